@@ -1,0 +1,218 @@
+"""``fer-bag``: make, play, record and evaluate rosbag2 bags for fer_ros (no ros2 CLI needed).
+
+    fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
+                       [--frame-id ID] [--max-frames N]
+    fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable] [--wait-for-subscribers [S]]
+    fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
+    fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
+                     [--rate X] [--lockstep] [--max-frames N] [-p NAME:=VALUE ...]
+    fer-bag info BAG
+
+Bad input (bag path, topic, message type, option) is one line on stderr and exit code 2; a run
+that cannot finish (node died, nothing discovered) exit code 1; Ctrl-C exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .errors import BagError
+
+PROG = "fer-bag"
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0 (got {text})")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0].split(": ", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    storage = dict(choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
+
+    p = sub.add_parser("from-video", help="a video file (or image folder) as a bag of images")
+    p.add_argument("video")
+    p.add_argument("out_bag")
+    p.add_argument("--topic", help="default /camera/image_raw (/camera/image_raw/compressed "
+                                   "with --compressed)")
+    p.add_argument("--fps", type=_positive(float), help="stamp spacing (default: the video's rate)")
+    p.add_argument("--compressed", action="store_true",
+                   help="sensor_msgs/CompressedImage (JPEG) instead of Image bgr8")
+    p.add_argument("--jpeg-quality", type=int, default=90, choices=range(1, 101), metavar="1..100")
+    p.add_argument("--storage", **storage)
+    p.add_argument("--frame-id", default="camera")
+    p.add_argument("--max-frames", type=_positive(int), help="stop after this many frames")
+    p.add_argument("--start-time", type=float, help="stamp of the first frame, s since the epoch "
+                                                    "(default: now)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("play", help="publish a bag's messages at the recorded timing")
+    p.add_argument("bag")
+    p.add_argument("--rate", type=_positive(float), default=1.0, help="speed factor (default 1)")
+    p.add_argument("--loop", action="store_true", help="play again and again (Ctrl-C stops)")
+    p.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics")
+    p.add_argument("--reliable", action="store_true",
+                   help="publish everything reliable (images are best effort by default)")
+    p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
+                   metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
+                                     "every topic")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("record", help="record live topics into a bag (Ctrl-C stops)")
+    p.add_argument("out_bag")
+    p.add_argument("topics", nargs="+", metavar="TOPIC")
+    p.add_argument("--duration", type=_positive(float), help="stop after S seconds")
+    p.add_argument("--storage", **storage)
+    p.add_argument("--discovery-timeout", type=_positive(float), default=10.0, metavar="S",
+                   help="wait this long for the topics to appear (default 10)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
+
+    p = sub.add_parser("evaluate", help="play a bag into the emotion node and report")
+    p.add_argument("bag")
+    p.add_argument("--image-topic", help="image topic of the bag (default: its only one)")
+    p.add_argument("--labels", metavar="CSV", help="expected labels: rows 'frame index or stamp, "
+                                                   "label' -> accuracy and confusion matrix")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--out", type=Path, help="folder for results/ (bag), frames.csv, report.json, "
+                                            "node.log (default out/evaluate-<time>)")
+    p.add_argument("--no-spawn", action="store_true",
+                   help="use a running emotion node (subscribed to the bag's image topic)")
+    p.add_argument("--emotions-topic", default="/emotions",
+                   help="with --no-spawn: the node's output topic (default /emotions)")
+    p.add_argument("--rate", type=_positive(float), default=1.0, help="speed factor (default 1)")
+    p.add_argument("--max-frames", type=_positive(int), help="play only the first N images")
+    p.add_argument("-p", "--param", dest="node_params", action="append", default=[],
+                   metavar="NAME:=VALUE", help="parameter for the started node (repeatable)")
+    p.add_argument("--params-file", help="ROS params file for the started node")
+    p.add_argument("--startup-timeout", type=_positive(float), default=120.0, metavar="S",
+                   help="wait this long for the node to become active (default 120)")
+    p.add_argument("--reliable", action="store_true", help="publish the images reliable")
+    p.add_argument("--lockstep", action="store_true",
+                   help="publish each image only once the previous one is answered (every "
+                        "frame evaluated; fps = node throughput)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("info", help="topics, types, counts and duration of a bag")
+    p.add_argument("bag")
+    return parser
+
+
+def cmd_from_video(args: argparse.Namespace) -> int:
+    from .from_video import video_to_bag
+
+    info = video_to_bag(args.video, args.out_bag, topic=args.topic, fps=args.fps,
+                        compressed=args.compressed, storage=args.storage, frame_id=args.frame_id,
+                        max_frames=args.max_frames, jpeg_quality=args.jpeg_quality,
+                        start_ns=None if args.start_time is None else round(args.start_time * 1e9),
+                        progress=not args.quiet)
+    print(f"{info.path}: {info.frames} x {info.msgtype} on {info.topic} at {info.fps:g} frames/s "
+          f"({args.storage})")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from .bagfile import open_bag, topic_connections
+    from .player import BagPlayer
+    from .session import RosSession
+
+    with open_bag(args.bag) as reader:
+        conns = topic_connections(reader, args.topics)
+        with RosSession("fer_bag_play") as session:
+            player = BagPlayer(session, reader, conns, rate=args.rate, reliable=args.reliable)
+            if args.wait_for_subscribers and not player.wait_for_subscribers(args.wait_for_subscribers):
+                print(f"{PROG}: no subscriber on some topics after {args.wait_for_subscribers:g} s;"
+                      " playing anyway", file=sys.stderr)
+            t0 = time.monotonic()
+            try:
+                count = player.play(loop=args.loop, progress=not args.quiet)
+            except KeyboardInterrupt:
+                count = player.published
+            print(f"published {count} messages in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .recorder import record
+
+    counts = record(args.out_bag, args.topics, storage=args.storage, duration=args.duration,
+                    discovery_timeout=args.discovery_timeout, progress=not args.quiet)
+    if not args.quiet:
+        print(f"{args.out_bag}: " + ", ".join(f"{t} {n}" for t, n in counts.items()),
+              file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import EvalOptions, evaluate
+    from .stats import format_table
+
+    out = args.out or Path("out") / time.strftime("evaluate-%Y%m%d-%H%M%S")
+    opts = EvalOptions(
+        bag=args.bag, out=out, image_topic=args.image_topic, labels=args.labels,
+        spawn=not args.no_spawn, rate=args.rate, max_frames=args.max_frames,
+        emotions_topic=args.emotions_topic, node_params=args.node_params,
+        params_file=args.params_file, startup_timeout=args.startup_timeout,
+        reliable=args.reliable, lockstep=args.lockstep, progress=not args.quiet)
+    report = evaluate(opts)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        mode = "lockstep" if args.lockstep else f"rate {args.rate:g}"
+        print(format_table(report, f"fer-bag evaluate {args.bag} ({mode})"))
+        print(f"  results: {out}/ (results bag, frames.csv, report.json"
+              + (", node.log)" if opts.spawn else ")"))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .bagfile import open_bag
+
+    with open_bag(args.bag) as reader:
+        path = Path(args.bag)
+        files = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]
+        print(f"bag: {args.bag}  files: {', '.join(files)}  messages: {reader.message_count}  "
+              f"duration: {reader.duration / 1e9:.3f} s")
+        for topic, info in reader.topics.items():
+            print(f"  {topic}  {info.msgtype}  {info.msgcount} messages")
+    return 0
+
+
+COMMANDS = {"from-video": cmd_from_video, "play": cmd_play, "record": cmd_record,
+            "evaluate": cmd_evaluate, "info": cmd_info}
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return COMMANDS[args.command](args)
+    except BagError as exc:
+        print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The emotion node as a child process of ``fer-bag evaluate`` (log captured to a file)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+
+from ..ros_env import dds_env
+from .errors import BagRunError
+
+ACTIVE_LINE = "waiting for"  # logged by the node once active (image subscription created)
+
+
+class NodeProcess:
+    """``python -m fer_ros.node.emotion_node --ros-args ...``; its stderr goes to ``log_path``."""
+
+    def __init__(self, ros_args: list[str], log_path: Path) -> None:
+        env = dds_env()
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+        self.cmd = [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args", *ros_args]
+        self.log_path = log_path
+        self.tail: deque[str] = deque(maxlen=20)
+        self.active = threading.Event()
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(self.cmd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, name="node_log", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._log.write(line)
+            self._log.flush()
+            if line.strip():
+                self.tail.append(line.strip())
+            if ACTIVE_LINE in line:
+                self.active.set()
+
+    def check_alive(self) -> None:
+        """Raises BagRunError (with the node's last log line) if it has exited."""
+        if self.proc.poll() is not None:
+            self._reader.join(timeout=2.0)
+            last = self.tail[-1] if self.tail else "no output"
+            raise BagRunError(f"the emotion node exited with code {self.proc.returncode}: {last} "
+                              f"(log: {self.log_path})")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ctrl-C (the node shuts down cleanly), then terminate, then kill."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=3.0)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        self._reader.join(timeout=2.0)
+        self._log.close()

@@ -1,0 +1,1 @@
+"""Command-line tools of fer_ros (ROS-free): ``fer-detect``."""

@@ -1,0 +1,176 @@
+"""Face detectors: OpenCV's ResNet-10 SSD (default) and YuNet, behind one small interface.
+
+Both return :class:`Detection` lists sorted by score (highest first) with boxes clamped to the
+image; boxes that are degenerate, smaller than ``min_size`` (shorter side, pixels) or that
+overlap a better box by more than ``nms_threshold`` IoU are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import ConfigError, ModelError
+from .image_codec import ensure_bgr
+from .types import Box, Detection
+
+SSD_INPUT_SIZE = (300, 300)
+SSD_MEAN = (104.0, 177.0, 123.0)
+# Names of the detector files in models/manifest.json (resolved through model_files).
+SSD_MODEL = "ssd_weights"
+SSD_CONFIG = "ssd_config"
+YUNET_MODEL = "yunet"
+DETECTORS = ("ssd", "yunet")
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces in a BGR uint8 image."""
+
+    def detect(self, bgr: np.ndarray) -> list[Detection]: ...
+
+
+def _check_thresholds(score_threshold: float, nms_threshold: float, min_size: int) -> None:
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ConfigError(f"detector score_threshold must be in [0, 1], got {score_threshold}")
+    if not 0.0 <= nms_threshold <= 1.0:
+        raise ConfigError(f"detector nms_threshold must be in [0, 1], got {nms_threshold}")
+    if min_size < 0:
+        raise ConfigError(f"detector min_size must be >= 0 pixels, got {min_size}")
+
+
+def _existing(path: str | os.PathLike[str], what: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{what} not found: {p} (run `make setup` or check FER_MODEL_MIRROR)")
+    return str(p)
+
+
+def postprocess(
+    corners: np.ndarray,
+    scores: np.ndarray,
+    width: int,
+    height: int,
+    score_threshold: float,
+    nms_threshold: float,
+    min_size: int,
+) -> list[Detection]:
+    """Pixel corners (N, 4) [x1, y1, x2, y2] + scores (N,) -> clamped, filtered, NMS-ed
+    detections sorted by score (highest first)."""
+    keep_boxes: list[Box] = []
+    keep_scores: list[float] = []
+    for (x1, y1, x2, y2), score in zip(corners.tolist(), scores.tolist()):
+        if not score >= score_threshold or not all(map(np.isfinite, (x1, y1, x2, y2))):
+            continue
+        box = Box.from_corners(x1, y1, x2, y2, width, height)
+        if box.w <= 0 or box.h <= 0 or min(box.w, box.h) < min_size:
+            continue
+        keep_boxes.append(box)
+        keep_scores.append(min(max(float(score), 0.0), 1.0))
+    if not keep_boxes:
+        return []
+    idx = cv2.dnn.NMSBoxes(
+        [b.as_list() for b in keep_boxes], keep_scores, float(score_threshold), float(nms_threshold)
+    )
+    order = sorted(np.asarray(idx, dtype=int).reshape(-1).tolist(), key=lambda i: -keep_scores[i])
+    return [Detection(keep_boxes[i], keep_scores[i]) for i in order]
+
+
+class SsdFaceDetector:
+    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph), run on the CPU."""
+
+    def __init__(
+        self,
+        pb_path: str | os.PathLike[str],
+        pbtxt_path: str | os.PathLike[str],
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.3,
+        min_size: int = 0,
+    ) -> None:
+        _check_thresholds(score_threshold, nms_threshold, min_size)
+        pb = _existing(pb_path, "SSD face detector weights (.pb)")
+        pbtxt = _existing(pbtxt_path, "SSD face detector graph (.pbtxt)")
+        if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+            raise ModelError(
+                f"OpenCV {cv2.__version__} has no TensorFlow importer (removed in 5.1): "
+                "install opencv-python>=4.10,<5.1 or use detector 'yunet'"
+            )
+        try:
+            self._net = cv2.dnn.readNetFromTensorflow(pb, pbtxt)
+        except cv2.error as exc:
+            raise ModelError(f"cannot load the SSD face detector from {pb}: {exc}") from exc
+        self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        if cv2.__version__.startswith("4."):  # OpenCV 5's new engine is CPU-only and warns
+            self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.min_size = int(min_size)
+
+    def detect(self, bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR (or grayscale) uint8 image, highest score first."""
+        bgr = ensure_bgr(bgr)
+        height, width = bgr.shape[:2]
+        blob = cv2.dnn.blobFromImage(bgr, 1.0, SSD_INPUT_SIZE, SSD_MEAN, swapRB=False, crop=False)
+        self._net.setInput(blob)
+        out = np.asarray(self._net.forward()).reshape(-1, 7)
+        out = out[out[:, 2] >= self.score_threshold]
+        corners = out[:, 3:7] * np.array([width, height, width, height], dtype=np.float32)
+        return postprocess(corners, out[:, 2], width, height, self.score_threshold,
+                           self.nms_threshold, self.min_size)
+
+
+class YunetFaceDetector:
+    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``, ONNX), run on the CPU."""
+
+    def __init__(
+        self,
+        onnx_path: str | os.PathLike[str],
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.3,
+        min_size: int = 0,
+    ) -> None:
+        _check_thresholds(score_threshold, nms_threshold, min_size)
+        onnx = _existing(onnx_path, "YuNet face detector weights (.onnx)")
+        try:
+            self._net = cv2.FaceDetectorYN.create(
+                onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
+            )
+        except cv2.error as exc:
+            raise ModelError(f"cannot load the YuNet face detector from {onnx}: {exc}") from exc
+        self._input_size = (320, 320)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.min_size = int(min_size)
+
+    def detect(self, bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR (or grayscale) uint8 image, highest score first."""
+        bgr = ensure_bgr(bgr)
+        height, width = bgr.shape[:2]
+        if self._input_size != (width, height):
+            self._net.setInputSize((width, height))
+            self._input_size = (width, height)
+        _, faces = self._net.detect(bgr)
+        if faces is None or len(faces) == 0:
+            return []
+        faces = np.asarray(faces, dtype=np.float32).reshape(len(faces), -1)
+        corners = np.concatenate([faces[:, 0:2], faces[:, 0:2] + faces[:, 2:4]], axis=1)
+        return postprocess(corners, faces[:, -1], width, height, self.score_threshold,
+                           self.nms_threshold, self.min_size)
+
+
+def make_detector(
+    name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3, min_size: int = 0
+) -> FaceDetector:
+    """Build the detector called ``name`` ("ssd" or "yunet"), finding its weights through
+    :func:`fer_ros.core.model_files.resolve_model`."""
+    if name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+    from .model_files import resolve_model  # local: keeps this module importable on its own
+
+    if name == "ssd":
+        return SsdFaceDetector(resolve_model(SSD_MODEL), resolve_model(SSD_CONFIG),
+                               score_threshold, nms_threshold, min_size)
+    return YunetFaceDetector(resolve_model(YUNET_MODEL), score_threshold, nms_threshold, min_size)

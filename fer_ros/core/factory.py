@@ -1,0 +1,52 @@
+"""Build the whole pipeline from one parameter dict (see fer_ros/params.py), ROS-free.
+
+The node and ``fer-detect`` both go through here, so a parameter means the same in both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from .classifier import EmotionClassifier
+from .detector import make_detector
+from .errors import ModelError
+from .pipeline import EmotionPipeline
+from .smoothing import EmaSmoother
+from .tracking import FaceTracker
+
+
+def classifier_path(model: str) -> Path:
+    """A shipped model name (``fer7``, ``fer6``) or a path to a checkpoint -> its file."""
+    if model.endswith(".pt") or "/" in model or "\\" in model:
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ModelError(f"classifier checkpoint not found: {path}")
+        return path
+    from .model_files import resolve_model  # local: only shipped names need the manifest
+
+    return resolve_model(model)
+
+
+def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
+    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
+    detector = make_detector(
+        params["detector"],
+        score_threshold=params["detector_threshold"],
+        nms_threshold=params["nms_threshold"],
+        min_size=params["min_face_size"],
+    )
+    classifier = EmotionClassifier(
+        classifier_path(params["classifier_model"]),
+        device=params["device"],
+        crop_margin=params["crop_margin"],
+        flip_tta=params["flip_tta"],
+    )
+    tracker = smoother = None
+    if params["tracking"]:
+        tracker = FaceTracker(
+            iou_threshold=params["track_iou_threshold"], max_missed=params["track_max_missed"]
+        )
+        if params["smoothing_time_constant_s"] > 0:
+            smoother = EmaSmoother(params["smoothing_time_constant_s"], labels=classifier.labels)
+    return EmotionPipeline(detector, classifier, tracker=tracker, smoother=smoother)

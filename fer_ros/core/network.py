@@ -1,0 +1,68 @@
+"""The emotion-classifier network, shared by training and inference.
+
+The architecture is described by a small JSON-able dict (stored in every checkpoint), so a
+checkpoint rebuilds exactly the network it was trained with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_ARCH: dict[str, Any] = {
+    "name": "vgg",
+    "in_channels": 1,
+    "widths": [32, 64, 128, 256],
+    "convs_per_block": 2,
+    "dropout": 0.3,
+}
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class EmotionNet(nn.Module):
+    """VGG-style CNN: blocks of 3x3 conv-BN-ReLU, max-pool after each, global average pool."""
+
+    def __init__(self, num_classes: int, arch: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        arch = {**DEFAULT_ARCH, **(arch or {})}
+        if arch["name"] != "vgg":
+            raise ValueError(f"unknown architecture {arch['name']!r} (known: 'vgg')")
+        layers: list[nn.Module] = []
+        cin = int(arch["in_channels"])
+        for width in arch["widths"]:
+            for _ in range(int(arch["convs_per_block"])):
+                layers.append(_conv_bn_relu(cin, int(width)))
+                cin = int(width)
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(float(arch["dropout"])),
+            nn.Linear(cin, num_classes),
+        )
+        self.arch = arch
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a (N, C, H, W) float batch to (N, num_classes) logits."""
+        return self.head(self.features(x))
+
+
+def build_network(arch: dict[str, Any], num_classes: int) -> EmotionNet:
+    """Build the network a checkpoint's ``arch`` dict describes."""
+    return EmotionNet(num_classes=num_classes, arch=arch)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

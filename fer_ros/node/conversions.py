@@ -1,0 +1,91 @@
+"""sensor_msgs images <-> BGR arrays and core results -> fer_msgs/EmotionArray.
+
+cv_bridge (vision_opencv) is used where it is installed and passes a self-test; otherwise the
+core's image helpers, which accept the same encodings (bgr8, rgb8, bgra8, rgba8, mono8,
+mono16, padded rows) and JPEG/PNG. Both paths raise ImageError for bad input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from std_msgs.msg import Header
+
+from fer_msgs.msg import Emotion, EmotionArray
+from fer_ros.core import image_codec
+from fer_ros.core.errors import ImageError
+from fer_ros.core.types import FaceResult
+
+
+def _load_cv_bridge():
+    """A working CvBridge, or None (not installed, or broken with this numpy/OpenCV)."""
+    try:
+        from cv_bridge import CvBridge
+
+        bridge = CvBridge()
+        probe = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+        back = bridge.imgmsg_to_cv2(bridge.cv2_to_imgmsg(probe, "bgr8"), "bgr8")
+        return bridge if np.array_equal(back, probe) else None
+    except Exception:  # ImportError, or the ROS 1 PyPI port failing on numpy 2 / OpenCV 5
+        return None
+
+
+_BRIDGE = _load_cv_bridge()
+CONVERTER = "cv_bridge" if _BRIDGE is not None else "fer_ros.core.image_codec"
+
+
+def image_to_bgr(msg: Image) -> np.ndarray:
+    """A sensor_msgs/Image as a BGR uint8 array; ImageError for anything unusable."""
+    if _BRIDGE is not None and msg.encoding in image_codec.ENCODINGS and msg.encoding != "mono16":
+        try:
+            _check_raw(msg)
+            return image_codec.ensure_bgr(_BRIDGE.imgmsg_to_cv2(msg, "bgr8")).copy()
+        except ImageError:
+            raise
+        except Exception as exc:
+            raise ImageError(f"cv_bridge cannot convert the image: {exc}") from exc
+    return image_codec.to_bgr(
+        msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian)
+    )
+
+
+def _check_raw(msg: Image) -> None:
+    """Size/step/data checks shared with the core before handing a message to cv_bridge."""
+    channels, depth = image_codec.ENCODINGS[msg.encoding]
+    if msg.width <= 0 or msg.height <= 0:
+        raise ImageError(f"image has size {msg.width}x{msg.height}")
+    if msg.step < msg.width * channels * depth or len(msg.data) < msg.step * msg.height:
+        raise ImageError(
+            f"image step {msg.step} / data {len(msg.data)} bytes do not fit "
+            f"{msg.width}x{msg.height} {msg.encoding}"
+        )
+
+
+def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
+    """A sensor_msgs/CompressedImage (JPEG/PNG) as a BGR uint8 array."""
+    return image_codec.decode_compressed(msg.data)
+
+
+def bgr_to_image(bgr: np.ndarray, header: Header) -> Image:
+    """A bgr8 sensor_msgs/Image carrying ``header``."""
+    data, step = image_codec.from_bgr(bgr, "bgr8")
+    msg = Image(header=header, height=int(bgr.shape[0]), width=int(bgr.shape[1]),
+                encoding="bgr8", is_bigendian=0, step=step)
+    msg.data = data
+    return msg
+
+
+def results_to_msg(results: list[FaceResult], labels: list[str], header: Header) -> EmotionArray:
+    """One EmotionArray for one image: header copied, labels in probability order."""
+    out = EmotionArray(header=header, labels=list(labels))
+    for r in results:
+        out.emotions.append(Emotion(
+            id=int(r.track_id),
+            roi=RegionOfInterest(x_offset=int(r.box.x), y_offset=int(r.box.y),
+                                 width=int(r.box.w), height=int(r.box.h), do_rectify=False),
+            detection_score=float(r.score),
+            label=r.label,
+            confidence=float(r.confidence),
+            probabilities=np.asarray(r.probabilities, dtype=np.float32).tolist(),
+        ))
+    return out

@@ -1,0 +1,38 @@
+"""Declare the fer_ros parameters (fer_ros/params.py + config/emotion.yaml) on an rclpy node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import ParameterType
+
+from fer_ros.params import SPECS, ParamSpec
+
+_TYPES = {"bool": ParameterType.PARAMETER_BOOL, "integer": ParameterType.PARAMETER_INTEGER,
+          "double": ParameterType.PARAMETER_DOUBLE, "string": ParameterType.PARAMETER_STRING}
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """A ParameterDescriptor with description, type and range (enforced by rclpy)."""
+    f = spec.descriptor_fields()
+    d = ParameterDescriptor(name=f["name"], type=_TYPES[f["type"]], description=f["description"],
+                            additional_constraints=f["additional_constraints"])
+    if f["floating_point_range"]:
+        lo, hi, step = f["floating_point_range"]
+        d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=step)]
+    if f["integer_range"]:
+        lo, hi, step = f["integer_range"]
+        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=step)]
+    return d
+
+
+def declare_all(node, defaults: dict[str, Any]) -> None:
+    """Declare every parameter of SPECS with its default from the YAML file."""
+    node.declare_parameters("", [(name, defaults[name], descriptor(spec))
+                                 for name, spec in SPECS.items()])
+
+
+def current_values(node) -> dict[str, Any]:
+    """The node's current value of every fer_ros parameter."""
+    return {name: node.get_parameter(name).value for name in SPECS}

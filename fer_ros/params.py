@@ -1,0 +1,207 @@
+"""Parameters of the node and `fer-detect`: one spec (type, description, range or choices) per
+parameter, defaults read from ``config/emotion.yaml`` (the single source of default values),
+and one :func:`validate`. ROS-free: the node turns each :class:`ParamSpec` into a
+``ParameterDescriptor`` with :meth:`ParamSpec.descriptor_fields`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .core.errors import ConfigError
+
+PACKAGE = "fer_ros"
+CONFIG_NAME = "emotion.yaml"
+_ROS_TYPES = {bool: "bool", int: "integer", float: "double", str: "string"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, Python type (bool, int, float or str), description, and either an
+    inclusive numeric range [min, max] or a tuple of allowed string choices."""
+
+    name: str
+    type: type
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def ros_type(self) -> str:
+        """The ROS parameter type name: "bool", "integer", "double" or "string"."""
+        return _ROS_TYPES[self.type]
+
+    def constraints(self) -> str:
+        """Human-readable allowed values ("" when any value of the type is allowed)."""
+        if self.choices:
+            return "one of: " + ", ".join(self.choices)
+        if self.min is not None and self.max is not None:
+            return f"{self._fmt(self.min)} to {self._fmt(self.max)}"
+        return ""
+
+    def descriptor_fields(self) -> dict[str, Any]:
+        """What a ``rcl_interfaces/ParameterDescriptor`` needs, as plain values: name, type
+        (ros_type), description (choices appended), additional_constraints, and
+        floating_point_range / integer_range as (from_value, to_value, step) or None."""
+        text = self.description
+        if self.choices:
+            text += f" ({self.constraints()})"
+        numeric = self.min is not None and self.max is not None
+        return {
+            "name": self.name,
+            "type": self.ros_type,
+            "description": text,
+            "additional_constraints": self.constraints(),
+            "floating_point_range": (float(self.min), float(self.max), 0.0)  # type: ignore[arg-type]
+            if numeric and self.type is float else None,
+            "integer_range": (int(self.min), int(self.max), 1)  # type: ignore[arg-type]
+            if numeric and self.type is int else None,
+        }
+
+    def check(self, value: Any) -> Any:
+        """The value converted to this parameter's type (an int is accepted for a float);
+        raises ConfigError naming the parameter, the value and what is allowed."""
+        ok = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise ConfigError(
+                f"parameter {self.name}={value!r}: expected type {self.ros_type}"
+                + (f" ({self.constraints()})" if self.constraints() else "")
+            )
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"parameter {self.name}={value!r}: must be {self.constraints()}")
+        if self.min is not None and self.max is not None and not self.min <= value <= self.max:
+            raise ConfigError(
+                f"parameter {self.name}={value!r} is out of range: allowed {self.constraints()}"
+            )
+        if self.type is str and not value.strip():
+            raise ConfigError(f"parameter {self.name} must not be empty")
+        return value
+
+    def _fmt(self, v: float) -> str:
+        return str(int(v)) if self.type is int else str(float(v))
+
+
+def _specs(*specs: ParamSpec) -> dict[str, ParamSpec]:
+    return {s.name: s for s in specs}
+
+
+SPECS: dict[str, ParamSpec] = _specs(
+    ParamSpec("detector", str, "Face detector", choices=("ssd", "yunet")),
+    ParamSpec("detector_threshold", float, "Minimum face-detector score", 0.0, 1.0),
+    ParamSpec("nms_threshold", float,
+              "Overlapping face boxes with IoU above this are suppressed", 0.0, 1.0),
+    ParamSpec("min_face_size", int,
+              "Faces whose shorter box side is below this many pixels are ignored", 0, 4096),
+    ParamSpec("classifier_model", str,
+              "Expression classifier: a shipped model name (fer7, fer6) or a path to a .pt "
+              "checkpoint"),
+    ParamSpec("crop_margin", float,
+              "Face crop grows by this fraction of the box size on each side", 0.0, 1.0),
+    ParamSpec("flip_tta", bool, "Also classify the mirrored face and average (more accurate, "
+              "about twice the classifier time)"),
+    ParamSpec("device", str, "Device of the classifier", choices=("cpu", "cuda")),
+    ParamSpec("classifier_bf16", bool, "Run the classifier in bfloat16 (about 2x faster on CPUs "
+              "with AVX512-BF16/AMX, slower on others; predictions nearly identical)"),
+    ParamSpec("publish_annotated", bool, "Publish the annotated image"),
+    ParamSpec("input_transport", str, "Image input: sensor_msgs/Image or CompressedImage",
+              choices=("raw", "compressed")),
+    ParamSpec("autostart", bool, "Configure and activate the node on start"),
+    ParamSpec("tracking", bool, "Give faces stable track ids across frames"),
+    ParamSpec("track_iou_threshold", float, "Minimum box IoU to continue a track", 0.01, 1.0),
+    ParamSpec("track_max_missed", int,
+              "Frames a track survives without a matching detection", 0, 1000),
+    ParamSpec("smoothing_time_constant_s", float,
+              "Time constant (s) of per-track smoothing of the probabilities; 0 = off", 0.0, 60.0),
+    ParamSpec("diagnostics_period_s", float, "Seconds between diagnostics messages", 0.1, 60.0),
+    ParamSpec("diagnostics_warn_processing_ms", float,
+              "Diagnostics WARN when mean processing time per frame exceeds this (ms); 0 = never",
+              0.0, 60000.0),
+    ParamSpec("diagnostics_warn_input_hz_min", float,
+              "Diagnostics WARN when the input frame rate falls below this (Hz); 0 = never",
+              0.0, 1000.0),
+)
+
+
+def config_file() -> Path:
+    """Where ``emotion.yaml`` is: the ament share directory of fer_ros (if ament_index is
+    importable and knows the package), else ``sys.prefix/share/fer_ros/config``, else the
+    source tree's ``config/``."""
+    candidates: list[Path] = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / "config" / CONFIG_NAME)
+    except Exception:  # not importable, or the package is not in the ament index
+        pass
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "config" / CONFIG_NAME)
+    candidates.append(Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError(
+        f"{CONFIG_NAME} not found (looked in {', '.join(str(p.parent) for p in candidates)}): "
+        "reinstall fer_ros"
+    )
+
+
+def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``ros__parameters`` of a ROS 2 params file (first node entry, e.g. ``/**``)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read parameters file {path}: {exc}") from exc
+    if isinstance(data, dict):
+        for entry in data.values():
+            if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
+                return dict(entry["ros__parameters"])
+    raise ConfigError(f"{path} is not a ROS 2 params file: expected '/**:' then 'ros__parameters:'")
+
+
+def load_defaults(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Default values of every parameter, read from ``emotion.yaml`` (see :func:`config_file`)
+    and validated; the file must list exactly the parameters of :data:`SPECS`, each with its
+    exact type (a float written with a '.')."""
+    path = Path(path) if path is not None else config_file()
+    values = read_params_file(path)
+    missing = [n for n in SPECS if n not in values]
+    if missing:
+        raise ConfigError(f"{path} lacks parameter(s) {', '.join(missing)}")
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        if spec is not None and spec.type is float and not isinstance(value, float):
+            raise ConfigError(
+                f"{path}: {name}: {value!r} must be written as a float (e.g. {value}.0) "
+                "so ROS types it as double"
+            )
+    try:
+        return validate(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def validate(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a (partial) dict of parameter values; returns it with types normalised (int ->
+    float where a float is expected). Raises ConfigError for unknown names, wrong types and
+    values outside the range or choices."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        if spec is None:
+            raise ConfigError(f"unknown parameter {name!r}: known are {', '.join(SPECS)}")
+        out[name] = spec.check(value)
+    return out
+
+
+def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """All parameters: the defaults with ``overrides`` (validated) applied."""
+    return {**load_defaults(), **validate(overrides or {})}

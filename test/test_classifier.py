@@ -1,0 +1,207 @@
+"""EmotionClassifier: preprocessing identical to training, checkpoints with 7 or 6 labels,
+temperature, flip TTA, errors; the shipped fer7 model on a real smiling face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from fer_ros.core.checkpoint import make_checkpoint, normalize_batch, save_checkpoint
+from fer_ros.core.classifier import EmotionClassifier, crop_faces, crop_region, preprocess_faces
+from fer_ros.core.errors import ConfigError, ModelError
+from fer_ros.core.network import EmotionNet
+from fer_ros.core.types import Box
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "samples"
+SIX = ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+NORM = {"mean": 0.507, "std": 0.255}
+
+
+def sample(name: str) -> np.ndarray:
+    path = SAMPLES / name
+    if not path.is_file():
+        pytest.skip(f"sample {path} is absent (../shared beside the repo is needed)")
+    return cv2.imread(str(path))
+
+
+def write_checkpoint(path: Path, labels: list[str], temperature: float = 1.0, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = EmotionNet(num_classes=len(labels), arch={"widths": [8, 16], "dropout": 0.0}).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(make_checkpoint(model, labels, NORM, {"test": True}, temperature=temperature), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def six_ckpt(tmp_path_factory) -> Path:
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "six.pt", SIX)
+
+
+def fer7_path() -> Path:
+    if not (REPO / "models" / "fer7.pt").is_file():
+        pytest.skip("models/fer7.pt (the trained classifier) is not in the repo yet")
+    from fer_ros.core.model_files import resolve_model
+
+    return resolve_model("fer7")
+
+
+def normalize(images: np.ndarray) -> torch.Tensor:
+    return normalize_batch(images, NORM)
+
+
+def test_normalization_is_training_arithmetic():
+    images = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    expected = (torch.from_numpy(images).float() / 255.0 - NORM["mean"]) / NORM["std"]
+    got = normalize(images)
+    assert got.dtype == torch.float32 and got.shape == (5, 1, 48, 48)
+    torch.testing.assert_close(got[:, 0], expected, rtol=0, atol=1e-6)
+
+
+def test_crop_region_is_a_square_around_the_box():
+    assert crop_region(Box(100, 100, 50, 100), 0.1) == Box(65, 90, 120, 120)
+    assert crop_region(Box(100, 100, 100, 50), 0.0) == Box(100, 75, 100, 100)
+    assert crop_region(Box(0, 0, 40, 40), 0.25) == Box(-10, -10, 60, 60)  # may leave the image
+
+
+def test_crop_faces_gray_resized_crops():
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[50:150, 100:200] = (0, 0, 255)  # a red square: gray 76
+    image[10:30, 250:270] = (255, 255, 255)  # a small white square (upscaled)
+    crops = crop_faces(image, [Box(100, 50, 100, 100), Box(250, 10, 20, 20)], 48, 0.0)
+    assert crops.shape == (2, 48, 48) and crops.dtype == np.uint8
+    assert np.all(crops[0] == 76) and np.all(crops[1] == 255)
+    with_margin = crop_faces(image, [Box(100, 50, 100, 100)], 48, 0.25)[0]
+    assert with_margin[0, 0] == 0 and with_margin[24, 24] == 76  # black border, red centre
+
+
+def test_crop_faces_keeps_the_aspect_ratio():
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[50:150, 125:175] = 255  # a white 50x100 box: its square crop is half white
+    crop = crop_faces(image, [Box(125, 50, 50, 100)], 48, 0.0)[0]
+    assert np.all(crop[:, 14:34] == 255) and np.all(crop[:, :10] == 0) and np.all(crop[:, 38:] == 0)
+
+
+def test_crop_faces_at_the_border_replicates_edges():
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :50] = 255  # left half white
+    crop = crop_faces(image, [Box(0, 20, 40, 40)], 40, 0.5)[0]  # region x -20..60 -> 40 px
+    assert crop.shape == (40, 40)
+    assert np.all(crop[:, :34] == 255) and np.all(crop[:, 36:] == 0)  # white edge replicated
+
+
+def test_crop_faces_uses_inter_area_when_shrinking():
+    image = np.zeros((96, 96, 3), np.uint8)
+    image[:, ::2] = 255  # 1-px stripes: area averaging gives flat grey, nearest would not
+    crop = crop_faces(image, [Box(0, 0, 96, 96)], 48, 0.0)[0]
+    assert np.abs(crop.astype(int) - 128).max() <= 1
+
+
+def test_preprocess_faces_is_crop_then_normalize():
+    image = sample("fer_justin.jpg")
+    boxes = [Box(111, 77, 155, 209)]
+    expected = normalize(crop_faces(image, boxes, 48, 0.1))
+    assert torch.equal(preprocess_faces(image, boxes, NORM, 48, 0.1), expected)
+
+
+def test_six_class_checkpoint(six_ckpt):
+    clf = EmotionClassifier(six_ckpt)
+    assert clf.labels == SIX and clf.temperature == 1.0 and clf.input_size == 48
+    image = np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    boxes = [Box(10, 10, 40, 50), Box(80, 30, 60, 60), Box(0, 0, 160, 120)]
+    probs = clf.classify(image, boxes)
+    assert probs.shape == (3, 6) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # one batch for all faces == one face at a time
+    single = np.concatenate([clf.classify(image, [b]) for b in boxes])
+    np.testing.assert_allclose(probs, single, atol=1e-5)
+
+
+def test_no_faces_gives_empty_array(six_ckpt):
+    clf = EmotionClassifier(six_ckpt)
+    assert clf.classify(np.zeros((10, 10, 3), np.uint8), []).shape == (0, 6)
+    assert clf.predict(np.zeros((0, 48, 48), np.uint8)).shape == (0, 6)
+
+
+def test_predict_matches_the_network_on_normalised_input(six_ckpt):
+    clf = EmotionClassifier(six_ckpt)
+    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    with torch.no_grad():
+        logits = clf.model(normalize(faces))
+    np.testing.assert_allclose(clf.predict(faces), torch.softmax(logits, 1).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
+        clf.predict(np.zeros((2, 32, 32), np.uint8))
+
+
+def test_temperature_softens(tmp_path):
+    faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    p1 = EmotionClassifier(write_checkpoint(tmp_path / "t1.pt", SIX)).predict(faces)
+    clf2 = EmotionClassifier(write_checkpoint(tmp_path / "t2.pt", SIX, temperature=2.0))
+    assert clf2.temperature == 2.0
+    p2 = clf2.predict(faces)
+    expected = torch.softmax(torch.log(torch.from_numpy(p1)) / 2.0, dim=1).numpy()
+    np.testing.assert_allclose(p2, expected, atol=1e-5)
+
+
+def test_flip_tta_averages_logits(six_ckpt):
+    faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    plain = EmotionClassifier(six_ckpt)
+    tta = EmotionClassifier(six_ckpt, flip_tta=True)
+    with torch.no_grad():
+        x = normalize(faces)
+        logits = (plain.model(x) + plain.model(torch.flip(x, dims=[3]))) / 2
+    np.testing.assert_allclose(tta.predict(faces), torch.softmax(logits, 1).numpy(), atol=1e-5)
+    symmetric = np.concatenate([faces[:, :, :24], faces[:, :, :24][:, :, ::-1]], axis=2)
+    np.testing.assert_allclose(tta.predict(symmetric), plain.predict(symmetric), atol=1e-5)
+
+
+def test_bf16_is_close_to_fp32(six_ckpt):
+    faces = np.random.default_rng(5).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    fp32 = EmotionClassifier(six_ckpt).predict(faces)
+    bf16 = EmotionClassifier(six_ckpt, bf16=True).predict(faces)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(bf16, fp32, atol=0.03)
+
+
+@pytest.mark.parametrize(("device", "message"), [("tpu", "unknown device 'tpu'"),
+                                                  ("cuda", "CUDA is not available")])
+def test_bad_device(six_ckpt, device, message):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ConfigError, match=message):
+        EmotionClassifier(six_ckpt, device=device)
+
+
+def test_bad_margin_and_checkpoint(six_ckpt, tmp_path):
+    with pytest.raises(ConfigError, match="crop_margin"):
+        EmotionClassifier(six_ckpt, crop_margin=1.5)
+    with pytest.raises(ModelError, match="not found"):
+        EmotionClassifier(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="corrupt"):
+        EmotionClassifier(bad)
+
+
+def test_fer7_smiling_face_is_happy():
+    from fer_ros.core.detector import make_detector
+
+    clf = EmotionClassifier(fer7_path())
+    assert clf.labels == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    image = sample("fer_justin.jpg")
+    try:
+        dets = make_detector("ssd").detect(image)
+    except ModelError as exc:
+        pytest.skip(f"SSD weights unavailable: {exc}")
+    assert len(dets) == 1
+    probs = clf.classify(image, [dets[0].box])[0]
+    assert clf.labels[int(np.argmax(probs))] == "happy"
+    assert EmotionClassifier(fer7_path(), flip_tta=True).classify(image, [dets[0].box]).argmax() == 3

@@ -1,0 +1,190 @@
+"""image_codec: every ROS encoding (with/without row padding) -> the same BGR pixels; bad
+buffers raise ImageError with a clear message."""
+
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_ros.core.errors import ImageError
+from fer_ros.core.image_codec import MAX_SIDE, decode_compressed, ensure_bgr, from_bgr, to_bgr
+
+H, W = 37, 53  # odd sizes catch stride mistakes
+
+
+@pytest.fixture(scope="module")
+def bgr() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _gray_bgr(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _buffers(bgr: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+    """encoding -> (pixel array as the camera would lay it out, expected BGR, is_bigendian)."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    g16 = gray.astype(np.uint16) * 256 + 0xAB  # low byte must be ignored (>> 8)
+    return {
+        "bgr8": (bgr, bgr, False),
+        "rgb8": (bgr[:, :, ::-1], bgr, False),
+        "bgra8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), bgr, False),
+        "rgba8": (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), bgr, False),
+        "mono8": (gray, _gray_bgr(bgr), False),
+        "mono16-le": (g16.astype("<u2"), _gray_bgr(bgr), False),
+        "mono16-be": (g16.astype(">u2"), _gray_bgr(bgr), True),
+    }
+
+
+def _pack(pixels: np.ndarray, pad: int) -> tuple[bytes, int]:
+    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(pixels.shape[0], -1)
+    padding = np.full((rows.shape[0], pad), 0x5A, dtype=np.uint8)
+    return np.concatenate([rows, padding], axis=1).tobytes(), rows.shape[1] + pad
+
+
+@pytest.mark.parametrize("pad", [0, 3, 64])
+@pytest.mark.parametrize("name", ["bgr8", "rgb8", "bgra8", "rgba8", "mono8", "mono16-le", "mono16-be"])
+def test_every_encoding_gives_the_same_bgr(bgr, name, pad):
+    pixels, expected, big = _buffers(bgr)[name]
+    data, step = _pack(pixels, pad)
+    out = to_bgr(data, name.split("-")[0], W, H, step, is_bigendian=big)
+    assert out.dtype == np.uint8 and out.shape == (H, W, 3)
+    assert out.flags.c_contiguous and out.flags.writeable
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, "array", "ndarray"])
+def test_accepts_any_byte_buffer_and_copies(bgr, kind):
+    raw = bgr.tobytes()
+    data = {"array": lambda b: array.array("B", b), "ndarray": lambda b: np.frombuffer(b, np.uint8)}
+    buf = data[kind](raw) if isinstance(kind, str) else kind(raw)
+    out = to_bgr(buf, "bgr8", W, H, W * 3)
+    np.testing.assert_array_equal(out, bgr)
+    out[0, 0] = 0  # a fresh, writable array that does not alias the message buffer
+    assert bytes(raw[:3]) == bgr[0, 0].tobytes()
+
+
+def test_data_longer_than_needed_is_fine(bgr):
+    out = to_bgr(bgr.tobytes() + b"\x00" * 100, "bgr8", W, H, W * 3)
+    np.testing.assert_array_equal(out, bgr)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"encoding": "yuv422"}, "unsupported image encoding 'yuv422'"),
+        ({"encoding": "16UC1"}, "use one of bgr8"),
+        ({"width": 0}, "width and height must be > 0"),
+        ({"height": 0}, "width and height must be > 0"),
+        ({"step": W * 3 - 1}, "step 158 is smaller than width * bytes per pixel = 159"),
+        ({"data_len": W * 3 * H - 1}, "expected at least step * height"),
+        ({"width": MAX_SIDE + 1, "step": (MAX_SIDE + 1) * 3}, "larger than 8192"),
+        ({"height": 100000}, "larger than 8192"),
+    ],
+)
+def test_bad_raw_images_raise_clear_errors(bgr, kwargs, message):
+    args = {"encoding": "bgr8", "width": W, "height": H, "step": W * 3}
+    data = bgr.tobytes()
+    if "data_len" in kwargs:
+        data = data[: kwargs.pop("data_len")]
+    args.update(kwargs)
+    with pytest.raises(ImageError, match=message.replace("*", r"\*").replace("(", r"\(")):
+        to_bgr(data, **args)
+
+
+def test_mono16_step_counts_bytes_not_pixels():
+    with pytest.raises(ImageError, match="bytes per pixel = 20"):
+        to_bgr(b"\x00" * 200, "mono16", 10, 10, 10)
+
+
+def test_non_buffer_data_is_an_image_error():
+    with pytest.raises(ImageError, match="bytes-like"):
+        to_bgr([1, 2, 3], "mono8", 3, 1, 3)
+
+
+def test_decode_png_exact_and_jpeg_close(bgr):
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok
+    np.testing.assert_array_equal(decode_compressed(png.tobytes()), bgr)
+    smooth = cv2.GaussianBlur(bgr, (0, 0), 3)
+    ok, jpg = cv2.imencode(".jpg", smooth, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    out = decode_compressed(bytes(jpg))
+    assert out.shape == (H, W, 3) and out.flags.c_contiguous
+    assert np.abs(out.astype(int) - smooth).mean() < 3
+
+
+def test_decode_gray_png_gives_bgr(bgr):
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ok, png = cv2.imencode(".png", gray)
+    np.testing.assert_array_equal(decode_compressed(png.tobytes()), _gray_bgr(bgr))
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0garbage" * 10])
+def test_undecodable_compressed_bytes(data):
+    with pytest.raises(ImageError, match="empty|could not be decoded"):
+        decode_compressed(data)
+
+
+def test_absurd_compressed_size_is_refused_before_decoding():
+    ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
+    data = bytearray(png.tobytes())
+    data[16:20] = (20000).to_bytes(4, "big")  # IHDR width; the CRC no longer matches, unread
+    with pytest.raises(ImageError, match="20000x4.*larger than 8192"):
+        decode_compressed(bytes(data))
+
+
+def test_jpeg_header_size_is_checked(bgr):
+    ok, jpg = cv2.imencode(".jpg", bgr)
+    data = bytearray(jpg.tobytes())
+    sof = data.find(b"\xff\xc0")
+    assert sof > 0
+    data[sof + 5 : sof + 7] = (9000).to_bytes(2, "big")  # height
+    with pytest.raises(ImageError, match="larger than 8192"):
+        decode_compressed(bytes(data))
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "mono8"])
+def test_from_bgr_round_trips(bgr, encoding):
+    data, step = from_bgr(bgr, encoding)
+    channels = 1 if encoding == "mono8" else 3
+    assert isinstance(data, bytes) and step == W * channels and len(data) == step * H
+    expected = _gray_bgr(bgr) if encoding == "mono8" else bgr
+    np.testing.assert_array_equal(to_bgr(data, encoding, W, H, step), expected)
+
+
+def test_from_bgr_of_a_non_contiguous_view(bgr):
+    view = bgr[:, ::2]
+    data, step = from_bgr(view)
+    np.testing.assert_array_equal(to_bgr(data, "bgr8", view.shape[1], H, step), view)
+
+
+def test_from_bgr_rejects_other_encodings(bgr):
+    with pytest.raises(ImageError, match="cannot publish encoding 'bgra8'"):
+        from_bgr(bgr, "bgra8")
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (None, "got None"),
+        ([[1, 2]], "numpy array"),
+        (np.zeros((4, 4, 3), np.float32), "uint8"),
+        (np.zeros((4, 4, 4), np.uint8), r"not BGR \(H, W, 3\)"),
+        (np.zeros((4,), np.uint8), "not BGR"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+    ],
+)
+def test_ensure_bgr_rejects_bad_frames(frame, message):
+    with pytest.raises(ImageError, match=message):
+        ensure_bgr(frame)
+
+
+def test_ensure_bgr_converts_gray(bgr):
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(ensure_bgr(gray), _gray_bgr(bgr))
+    np.testing.assert_array_equal(ensure_bgr(gray[:, :, None]), _gray_bgr(bgr))
+    assert ensure_bgr(bgr) is bgr  # a valid BGR frame is not copied

@@ -1,0 +1,123 @@
+"""Parameter spec, config/emotion.yaml defaults and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fer_ros import params
+from fer_ros.core.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+YAML = REPO / "config" / "emotion.yaml"
+
+
+def test_yaml_is_a_ros_params_file_with_every_parameter():
+    data = yaml.safe_load(YAML.read_text())
+    assert list(data) == ["/**"] and list(data["/**"]) == ["ros__parameters"]
+    assert set(data["/**"]["ros__parameters"]) == set(params.SPECS)
+
+
+def test_defaults_have_the_spec_types_and_documented_values():
+    defaults = params.load_defaults(YAML)
+    assert set(defaults) == set(params.SPECS)
+    for name, spec in params.SPECS.items():
+        assert type(defaults[name]) is spec.type, name  # exact: ROS types a 1 as integer
+    assert defaults["detector"] == "ssd"
+    assert defaults["detector_threshold"] == 0.5 and defaults["nms_threshold"] == 0.3
+    assert defaults["classifier_model"] == "fer7" and defaults["device"] == "cpu"
+    assert defaults["input_transport"] == "raw"
+
+
+def test_load_defaults_finds_the_file():
+    path = params.config_file()
+    assert path.name == "emotion.yaml" and path.is_file()
+    assert params.load_defaults() == params.load_defaults(path)
+
+
+def test_validate_normalises_and_accepts_partial_dicts():
+    assert params.validate({}) == {}
+    out = params.validate({"detector_threshold": 1, "min_face_size": 30, "flip_tta": False})
+    assert out == {"detector_threshold": 1.0, "min_face_size": 30, "flip_tta": False}
+    assert type(out["detector_threshold"]) is float
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"detector": "haar"}, r"detector='haar': must be one of: ssd, yunet"),
+        ({"detector_threshold": 1.5}, r"detector_threshold=1.5 is out of range: allowed 0.0 to 1.0"),
+        ({"nms_threshold": -0.1}, r"nms_threshold=-0.1 is out of range"),
+        ({"min_face_size": 5000}, r"min_face_size=5000 is out of range: allowed 0 to 4096"),
+        ({"min_face_size": 2.5}, r"min_face_size=2.5: expected type integer"),
+        ({"min_face_size": True}, r"min_face_size=True: expected type integer"),
+        ({"flip_tta": "yes"}, r"flip_tta='yes': expected type bool"),
+        ({"detector_threshold": "0.5"}, r"detector_threshold='0.5': expected type double \(0.0 to 1.0\)"),
+        ({"device": "tpu"}, r"device='tpu': must be one of: cpu, cuda"),
+        ({"input_transport": "theora"}, r"one of: raw, compressed"),
+        ({"classifier_model": " "}, r"classifier_model must not be empty"),
+        ({"track_iou_threshold": 0.0}, r"track_iou_threshold=0.0 is out of range"),
+        ({"smoothing_time_constant_s": 61.0}, r"allowed 0.0 to 60.0"),
+        ({"detectr": "ssd"}, r"unknown parameter 'detectr': known are detector, "),
+    ],
+)
+def test_validate_errors_name_parameter_value_and_allowed(values, message):
+    with pytest.raises(ConfigError, match=message):
+        params.validate(values)
+
+
+def test_resolve_applies_overrides():
+    resolved = params.resolve({"detector": "yunet"})
+    assert resolved["detector"] == "yunet"
+    assert resolved["nms_threshold"] == params.load_defaults()["nms_threshold"]
+
+
+def test_descriptor_fields():
+    f = params.SPECS["detector_threshold"].descriptor_fields()
+    assert f["type"] == "double" and f["floating_point_range"] == (0.0, 1.0, 0.0)
+    assert f["integer_range"] is None and f["additional_constraints"] == "0.0 to 1.0"
+    i = params.SPECS["track_max_missed"].descriptor_fields()
+    assert i["type"] == "integer" and i["integer_range"] == (0, 1000, 1)
+    s = params.SPECS["detector"].descriptor_fields()
+    assert s["type"] == "string" and "ssd, yunet" in s["description"]
+    assert s["floating_point_range"] is None and s["integer_range"] is None
+    assert params.SPECS["flip_tta"].descriptor_fields()["type"] == "bool"
+    for spec in params.SPECS.values():
+        assert spec.description and spec.descriptor_fields()["name"] == spec.name
+
+
+def _write(tmp_path: Path, body: dict) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": body}}))
+    return path
+
+
+def test_bad_params_files(tmp_path):
+    good = yaml.safe_load(YAML.read_text())["/**"]["ros__parameters"]
+    with pytest.raises(ConfigError, match="lacks parameter.*detector"):
+        params.load_defaults(_write(tmp_path, {k: v for k, v in good.items() if k != "detector"}))
+    with pytest.raises(ConfigError, match="nms_threshold: 0 must be written as a float"):
+        params.load_defaults(_write(tmp_path, {**good, "nms_threshold": 0}))
+    with pytest.raises(ConfigError, match=r"p.yaml: parameter detector_threshold=2.0 is out of range"):
+        params.load_defaults(_write(tmp_path, {**good, "detector_threshold": 2.0}))
+    with pytest.raises(ConfigError, match="unknown parameter 'extra'"):
+        params.load_defaults(_write(tmp_path, {**good, "extra": 1}))
+    (tmp_path / "flat.yaml").write_text("detector: ssd\n")
+    with pytest.raises(ConfigError, match="not a ROS 2 params file"):
+        params.load_defaults(tmp_path / "flat.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        params.load_defaults(tmp_path / "missing.yaml")
+
+
+def test_params_module_is_ros_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, fer_ros.params, fer_ros.core.pipeline, fer_ros.core.drawing, "
+            "fer_ros.core.image_codec, fer_ros.cli.detect; "
+            "bad = [m for m in sys.modules if m.startswith(('rclpy', 'sensor_msgs', 'fer_msgs'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,69 @@
+"""Fit a softmax temperature on PublicTest and store it in the checkpoint.
+
+    python training/calibrate.py --checkpoint runs/fer7/best.pt --out models/fer7.pt [--data PATH]
+
+Prints the expected calibration error (15 bins) before and after, on PublicTest (where the
+temperature is fitted) and PrivateTest (held out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dataset import default_data_path, load_fer2013  # noqa: E402
+from inference import checkpoint_logits  # noqa: E402
+from metrics import expected_calibration_error  # noqa: E402
+
+from fer_ros.core.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature T > 0 minimising the NLL of softmax(logits / T) (LBFGS on log T)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--data", type=Path, default=None)
+    args = parser.parse_args(argv)
+    ckpt = load_checkpoint(args.checkpoint)
+    splits, _ = load_fer2013(args.data or default_data_path(), num_classes=len(ckpt["labels"]))
+    report: dict[str, float] = {}
+    logits = {s: checkpoint_logits(ckpt, splits[s].images) for s in ("PublicTest", "PrivateTest")}
+    targets = {s: torch.from_numpy(splits[s].targets) for s in logits}
+    temperature = fit_temperature(logits["PublicTest"], targets["PublicTest"])
+    for split in logits:
+        for name, t in (("before", 1.0), ("after", temperature)):
+            probs = torch.softmax(logits[split] / t, dim=1).numpy()
+            report[f"{split}_ece_{name}"] = expected_calibration_error(probs, splits[split].targets)
+    report["temperature"] = temperature
+    ckpt["temperature"] = temperature
+    ckpt.setdefault("meta", {})["calibration"] = report
+    save_checkpoint(ckpt, args.out)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Logits of a checkpoint on a dataset split, with the inference core's normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fer_ros.core.checkpoint import network_from_checkpoint, normalize_batch
+
+
+@torch.no_grad()
+def checkpoint_logits(
+    ckpt: dict, images: np.ndarray, flip_tta: bool = False, batch_size: int = 512
+) -> torch.Tensor:
+    """Float32 logits (N, C) of 48x48 uint8 faces; ``flip_tta`` averages with the mirror image."""
+    model = network_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = normalize_batch(images[i : i + batch_size], ckpt["normalization"])
+        x = x.contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        if flip_tta:
+            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+        out.append(logits.float())
+    return torch.cat(out) if out else torch.zeros((0, len(ckpt["labels"])))
