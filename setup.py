@@ -50,6 +50,7 @@ setup(
             "image_source = fer_ros.node.image_source:main",
             "result_sink = fer_ros.node.result_sink:main",
             "fer-bag = fer_ros.bag.cli:main",
+            "fer-demo = fer_ros.demo:main",
         ],
     },
 )

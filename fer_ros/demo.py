@@ -1,9 +1,10 @@
 """``fer-demo`` (``make demo``): the real ROS 2 graph over DDS on a video, images or a camera.
 
 Starts three processes: ``emotion_node``, ``result_sink`` (writes OUT/annotated.mp4,
-OUT/results.jsonl, OUT/summary.json) and ``image_source`` (publishes INPUT best effort), waits
-for the source to finish, then prints a summary: frames in/out, faces, label histogram,
-output frames/s and latency p50/p95.
+OUT/results.jsonl, OUT/summary.json) and ``image_source`` (publishes INPUT best effort; for a
+rosbag2 folder ``fer-bag play`` replays its image topic instead), waits for the source to
+finish, then prints a summary: frames in/out, faces, label histogram, output frames/s and
+latency p50/p95.
 """
 
 from __future__ import annotations
@@ -26,11 +27,25 @@ def _script(name: str) -> list[str]:
     return [sys.executable, "-m", f"fer_ros.node.{name}"]
 
 
-def _ros_args(params: dict) -> list[str]:
+def _ros_args(params: dict, remaps: dict | None = None) -> list[str]:
     out = ["--ros-args"]
     for key, value in params.items():
         out += ["-p", f"{key}:={json.dumps(value) if isinstance(value, bool) else value}"]
+    for src, dst in (remaps or {}).items():
+        out += ["-r", f"{src}:={dst}"]
     return out
+
+
+def bag_image_topic(path: str) -> tuple[str, bool, int] | None:
+    """(image topic, compressed?, message count) of a rosbag2 folder; None if not a bag."""
+    if not (Path(path) / "metadata.yaml").is_file():
+        return None
+    from fer_ros.bag.bagfile import open_bag
+    from fer_ros.bag.evaluate import image_connection
+
+    with open_bag(path) as reader:
+        conn = image_connection(reader, None)
+        return conn.topic, conn.msgtype.endswith("CompressedImage"), int(conn.msgcount)
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -43,13 +58,16 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
             proc.wait()
 
 
-def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> bool:
-    """Read ``proc``'s stderr until a line contains ``text`` (the node logs there)."""
+def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float,
+                   stream: str = "stderr") -> bool:
+    """Read ``proc``'s stderr (node logs) or stdout until a line contains ``text``."""
+    pipe = getattr(proc, stream)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stderr.readline()
+        line = pipe.readline()
         if line:
-            sys.stderr.write(line)
+            if stream == "stderr":
+                sys.stderr.write(line)
             if text in line:
                 return True
     return False
@@ -59,10 +77,19 @@ def run_demo(args: argparse.Namespace) -> int:
     if not args.input:
         print("fer-demo: no input: pass --input (INPUT=... with make demo)", file=sys.stderr)
         return 2
+    if not str(args.input).isdigit() and not Path(args.input).exists():
+        print(f"fer-demo: {args.input}: no such file, folder or camera index", file=sys.stderr)
+        return 2
     env = dds_env(isolate=True)
     env["PYTHONUNBUFFERED"] = "1"
     out = Path(args.out)
-    node = subprocess.Popen(_script("emotion_node") + _ros_args(args.node_params), env=env,
+    bag = bag_image_topic(args.input)
+    node_params, remaps = dict(args.node_params), {}
+    if bag is not None:  # replay the bag's image topic into the node (fer-bag play)
+        topic, compressed, _ = bag
+        node_params["input_transport"] = "compressed" if compressed else "raw"
+        remaps["image_raw/compressed" if compressed else "image_raw"] = topic
+    node = subprocess.Popen(_script("emotion_node") + _ros_args(node_params, remaps), env=env,
                             stderr=subprocess.PIPE, text=True)
     procs = [node]
     try:
@@ -73,19 +100,26 @@ def run_demo(args: argparse.Namespace) -> int:
             {"out_dir": str(out), "idle_timeout_s": 3.0, "video_fps": float(args.fps or 30.0)}),
             env=env, stdout=subprocess.PIPE, text=True)
         procs.append(sink)
-        source_params = {"input": str(args.input), "fps": float(args.fps), "width": args.width,
-                         "height": args.height, "wait_for_subscribers": 1}
-        if args.max_frames:
-            source_params["max_frames"] = args.max_frames
-        time.sleep(1.0)  # let the sink match the node's publishers
+        if bag is not None:
+            command = [sys.executable, "-m", "fer_ros.bag.cli", "play", str(args.input),
+                       "--topics", bag[0], "--wait-for-subscribers", "-q"]
+        else:
+            source_params = {"input": str(args.input), "fps": float(args.fps),
+                             "width": args.width, "height": args.height,
+                             "wait_for_subscribers": 1}
+            if args.max_frames:
+                source_params["max_frames"] = args.max_frames
+            command = _script("image_source") + _ros_args(source_params)
+        if not _wait_for_line(sink, "result_sink: ready", timeout=60, stream="stdout"):
+            print("fer-demo: the result sink did not match the node's topics", file=sys.stderr)
+            return 2
         t0 = time.monotonic()
-        source = subprocess.run(_script("image_source") + _ros_args(source_params), env=env,
-                                capture_output=True, text=True)
+        source = subprocess.run(command, env=env, capture_output=True, text=True)
         wall = time.monotonic() - t0
         if source.returncode != 0:
             sys.stderr.write(source.stderr)
             return 2
-        published = int(source.stdout.strip().split()[-2])
+        published = bag[2] if bag is not None else int(source.stdout.strip().split()[-2])
         sink_out, _ = sink.communicate(timeout=60)
         summary = json.loads(sink_out.strip().splitlines()[-1])
     finally:
@@ -107,7 +141,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(DEFAULT_INPUT) if DEFAULT_INPUT.exists() else "",
-                        help="video, image, image folder or camera index")
+                        help="video, image, image folder, camera index or rosbag2 folder")
     parser.add_argument("--out", default="out", help="output folder (default: out)")
     parser.add_argument("--fps", type=float, default=30.0, help="publish rate (0 = native)")
     parser.add_argument("--width", type=int, default=640, help="letterbox width (0 = native)")

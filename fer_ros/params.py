@@ -105,7 +105,8 @@ SPECS: dict[str, ParamSpec] = _specs(
               "Expression classifier: a shipped model name (fer7, fer6) or a path to a .pt "
               "checkpoint"),
     ParamSpec("crop_margin", float,
-              "Face crop grows by this fraction of the box size on each side", 0.0, 1.0),
+              "The square face crop grows by this fraction of the box's longer side on each "
+              "side", 0.0, 1.0),
     ParamSpec("flip_tta", bool, "Also classify the mirrored face and average (more accurate, "
               "about twice the classifier time)"),
     ParamSpec("device", str, "Device of the classifier", choices=("cpu", "cuda")),
@@ -123,7 +124,7 @@ SPECS: dict[str, ParamSpec] = _specs(
               "Time constant (s) of per-track smoothing of the probabilities; 0 = off", 0.0, 60.0),
     ParamSpec("diagnostics_period_s", float, "Seconds between diagnostics messages", 0.1, 60.0),
     ParamSpec("diagnostics_warn_processing_ms", float,
-              "Diagnostics WARN when mean processing time per frame exceeds this (ms); 0 = never",
+              "Diagnostics WARN when the median processing time per frame exceeds this (ms); 0 = never",
               0.0, 60000.0),
     ParamSpec("diagnostics_warn_input_hz_min", float,
               "Diagnostics WARN when the input frame rate falls below this (Hz); 0 = never",

@@ -4,11 +4,9 @@ processes, random domain from conftest)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -191,7 +189,6 @@ def test_play_publishes_every_message_in_order_to_another_process(tmp_path, vide
 
 
 PUBLISHER = EMOTIONS_CODE + """
-import time
 import zlib
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy

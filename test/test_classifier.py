@@ -132,10 +132,20 @@ def test_no_faces_gives_empty_array(six_ckpt):
 
 
 def test_predict_matches_the_network_on_normalised_input(six_ckpt):
+    """The frozen TorchScript model gives the eager network's probabilities, any batch size."""
+    from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
+
     clf = EmotionClassifier(six_ckpt)
+    assert isinstance(clf.model, torch.jit.ScriptModule)
+    eager = network_from_checkpoint(load_checkpoint(six_ckpt))
+    for n in (1, 3):
+        faces = np.random.default_rng(n).integers(0, 256, (n, 48, 48), dtype=np.uint8)
+        with torch.no_grad():
+            expected = torch.softmax(eager(normalize(faces)), 1).numpy()
+        np.testing.assert_allclose(clf.predict(faces), expected, atol=1e-5)
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     with torch.no_grad():
-        logits = clf.model(normalize(faces))
+        logits = eager(normalize(faces))
     np.testing.assert_allclose(clf.predict(faces), torch.softmax(logits, 1).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
         clf.predict(np.zeros((2, 32, 32), np.uint8))

@@ -101,6 +101,29 @@ def test_min_size_and_threshold_filter(detector):
     assert _detector(name, score_threshold=0.999999).detect(sample("fer_no-faces.jpg")) == []
 
 
+def test_thresholds_can_change_between_frames(detector):
+    image = sample("dlib_2008_002506.jpg")
+    old = (detector.score_threshold, detector.min_size)
+    try:
+        detector.min_size = 150
+        assert detector.detect(image) == []
+        detector.min_size, detector.score_threshold = 0, 0.99999
+        assert len(detector.detect(image)) < 3
+        detector.score_threshold = 0.5
+        assert len(detector.detect(image)) == 3
+    finally:
+        detector.score_threshold, detector.min_size = old
+
+
+@pytest.mark.parametrize("name", ["ssd", "yunet"])
+def test_lowering_the_threshold_at_run_time(name):
+    strict = _detector(name, score_threshold=0.99999)
+    image = sample("dlib_2008_002506.jpg")
+    assert len(strict.detect(image)) < 3
+    strict.score_threshold = 0.5
+    assert len(strict.detect(image)) == 3
+
+
 @pytest.mark.parametrize(
     "frame",
     [None, np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10, 3), np.float32),

@@ -144,6 +144,33 @@ def test_level_logic_and_thresholds():
     assert values(status)["processing_ms_p50"] == "40.00" and values(status)["frames_received"] == "100"
 
 
+def test_frame_stats_keep_the_last_times_when_a_window_has_no_frames():
+    from fer_ros.node.frame_stats import FrameStats
+
+    stats = FrameStats()
+    first = stats.snapshot()
+    assert first["processing_ms_p50"] == 0.0 and first["faces_mean"] == 0.0  # nothing yet
+    for ms, faces in ((200.0, 1), (300.0, 3), (250.0, 2)):
+        stats.on_received()
+        stats.on_processed(ms, faces)
+    stats.on_received()
+    stats.on_bad()
+    snap = stats.snapshot()
+    assert snap["processing_ms_p50"] == 250.0 and snap["faces_mean"] == 2.0
+    assert snap["frames_received"] == 4 and snap["frames_processed"] == 3
+    assert snap["frames_bad"] == 1 and snap["input_rate_hz"] > 0
+    # processing slower than the diagnostics period: a window without a finished frame still
+    # reports the recent processing time (so a processing WARN does not flicker to OK)
+    idle = stats.snapshot()
+    assert idle["processed_rate_hz"] == 0.0 and idle["input_rate_hz"] == 0.0
+    assert idle["processing_ms_p50"] == 250.0 and idle["faces_mean"] == 2.0
+    params = {**load_defaults(), "diagnostics_warn_processing_ms": 100.0,
+              "diagnostics_warn_input_hz_min": 0.0}
+    assert diagnostic_level("active", {**idle, "frames_skipped": 0}, params, "")[0] == WARN
+    stats.on_processed(10.0, 0)
+    assert stats.snapshot()["processing_ms_p50"] == 10.0  # a new window replaces it
+
+
 # ----- the node process -----------------------------------------------------------------------
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
 def test_node_diagnostics_keys_levels_and_thresholds(ros):

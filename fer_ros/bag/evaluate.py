@@ -115,6 +115,9 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
     """Runs the evaluation; returns the report (also written to ``opts.out``/report.json)."""
     if opts.rate <= 0:
         raise BagError(f"--rate must be > 0 (got {opts.rate:g})")
+    if not opts.spawn and (opts.node_params or opts.params_file):
+        raise BagError("-p/--params-file set parameters of the node fer-bag starts: drop them or "
+                       "--no-spawn")
     if opts.max_frames is not None and opts.max_frames <= 0:
         raise BagError(f"--max-frames must be > 0 (got {opts.max_frames})")
     with open_bag(opts.bag) as reader:

@@ -80,7 +80,11 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
     total = _frame_count(video)
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
-    writer = new_writer(out, storage)
+    try:
+        writer = new_writer(out, storage)
+    except BagError:
+        reader.close()
+        raise
     count = 0
     bar = Progress(total or None, "from-video", enabled=progress)
     try:

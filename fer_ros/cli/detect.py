@@ -134,12 +134,13 @@ def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
 
 def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
     cap = cv2.VideoCapture(str(path))
+    writer = None
+    progress: Progress | None = None
     try:
         if not cap.isOpened():
             raise InputError(f"{path}: not a readable image or video")
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        writer = None
         progress = Progress(total, path.name)
         counts: Counter[str] = Counter()
         frames = faces = 0
@@ -162,8 +163,7 @@ def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
                       flush=False)
             progress.update(frames)
         progress.close()
-        if writer is not None:
-            writer.release()
+        progress = None
         if frames == 0:
             raise InputError(f"{path}: not a readable image or video (no frames decoded)")
         if args.json:
@@ -174,7 +174,11 @@ def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
             print(f"{path}: video, {frames} frames, {faces / frames:.2f} faces/frame"
                   + (f" ({common})" if common else "") + f", {rate:.1f} frames/s", flush=True)
     finally:
+        if progress is not None:  # end the bar's line before an error message
+            progress.close()
         cap.release()
+        if writer is not None:
+            writer.release()
 
 
 def _restart(pipeline: EmotionPipeline) -> None:
@@ -227,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             _error("interrupted")
             return 130
+        except BrokenPipeError:  # e.g. `fer-detect --json ... | head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0 if not failed else 2
     return 2 if failed else 0
 
 

@@ -8,6 +8,7 @@ all three see identical inputs.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Sequence
 
 import cv2
@@ -24,9 +25,11 @@ def crop_region(box: Box, margin: float) -> Box:
     """The square region cropped for a face (may extend beyond the image): centred on the box,
     side = longer box side * (1 + 2 * margin), i.e. ``margin`` of the box size on each side.
 
-    Square, because FER2013 faces are square crops: the SSD's boxes are about 0.75 as wide as
-    high, and stretching them to 48x48 cost 3 points of accuracy against squaring them (797
-    upscaled PublicTest faces, SSD boxes, margins 0-0.15).
+    Square, because FER2013 faces are square crops: on upscaled PublicTest faces the SSD's box
+    is about 0.77 x 0.96 of the FER2013 crop, so a square of the box height (margin ~0.02)
+    frames a face as the training data does, without stretching it. Measured there (797
+    faces, SSD boxes): margin 0.05 scored 66.4 %, 0.1 65.0 %, 0.15 61.9 % (the 48x48
+    originals: 69.3 %); stretching the box instead of squaring it was no better.
     """
     cx, cy = box.center
     side = max(box.w, box.h) * (1.0 + 2.0 * margin)
@@ -79,6 +82,19 @@ def _device(name: str) -> torch.device:
     raise ConfigError(f"unknown device {name!r}: use 'cpu' or 'cuda'")
 
 
+def freeze_for_cpu(model: torch.nn.Module, input_size: int) -> torch.nn.Module:
+    """TorchScript-trace, freeze and optimise the network for CPU inference (batch-norm folded
+    into the convolutions, oneDNN kernels): about 1.5x faster at batch 1, same outputs to
+    float rounding (checked in test_classifier.py). TorchScript is deprecated in torch 2.13
+    in favour of torch.compile, which needs a C++ toolchain and seconds of start-up; its
+    deprecation warnings are silenced here."""
+    example = torch.zeros(1, 1, input_size, input_size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, example)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+
 class EmotionClassifier:
     """Classifies face crops with a self-describing checkpoint (labels, input size,
     normalisation and softmax temperature all come from the checkpoint).
@@ -112,11 +128,13 @@ class EmotionClassifier:
         self.crop_margin = float(crop_margin)
         self.flip_tta = bool(flip_tta)
         self.bf16 = bool(bf16)
+        if num_threads is not None and num_threads > 0:
+            torch.set_num_threads(int(num_threads))
         model = network_from_checkpoint(ckpt).to(self.device).eval()
         # channels_last: same arithmetic, faster oneDNN convolutions on the CPU
         self.model = model.to(memory_format=torch.channels_last)
-        if num_threads is not None and num_threads > 0:
-            torch.set_num_threads(int(num_threads))
+        if self.device.type == "cpu" and not self.bf16:
+            self.model = freeze_for_cpu(self.model, self.input_size)
 
     def classify(self, bgr: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """Probabilities (N, C) float32 for the faces in ``boxes`` (one forward pass for all)."""

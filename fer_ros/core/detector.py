@@ -20,10 +20,11 @@ from .types import Box, Detection
 
 SSD_INPUT_SIZE = (300, 300)
 SSD_MEAN = (104.0, 177.0, 123.0)
-# Names of the detector files in models/manifest.json (resolved through model_files).
-SSD_MODEL = "ssd_weights"
-SSD_CONFIG = "ssd_config"
-YUNET_MODEL = "yunet"
+# File names of the detector weights (model_files.resolve_model finds manifest entries by
+# unique file name too: these are the entries "ssd_weights", "ssd_config" and "yunet").
+SSD_MODEL = "opencv_face_detector_uint8.pb"
+SSD_CONFIG = "opencv_face_detector.pbtxt"
+YUNET_MODEL = "face_detection_yunet_2026may.onnx"
 DETECTORS = ("ssd", "yunet")
 
 
@@ -80,7 +81,9 @@ def postprocess(
 
 
 class SsdFaceDetector:
-    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph), run on the CPU."""
+    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph), run on the CPU.
+
+    ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames."""
 
     def __init__(
         self,
@@ -123,7 +126,10 @@ class SsdFaceDetector:
 
 
 class YunetFaceDetector:
-    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``, ONNX), run on the CPU."""
+    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``, ONNX), run on the CPU.
+
+    ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames (as on
+    the SSD detector)."""
 
     def __init__(
         self,
@@ -143,6 +149,7 @@ class YunetFaceDetector:
         self._input_size = (320, 320)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
+        self._thresholds = (self.score_threshold, self.nms_threshold)
         self.min_size = int(min_size)
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
@@ -152,6 +159,10 @@ class YunetFaceDetector:
         if self._input_size != (width, height):
             self._net.setInputSize((width, height))
             self._input_size = (width, height)
+        if self._thresholds != (self.score_threshold, self.nms_threshold):  # changed at run time
+            self._net.setScoreThreshold(float(self.score_threshold))
+            self._net.setNMSThreshold(float(self.nms_threshold))
+            self._thresholds = (self.score_threshold, self.nms_threshold)
         _, faces = self._net.detect(bgr)
         if faces is None or len(faces) == 0:
             return []

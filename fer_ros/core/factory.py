@@ -41,6 +41,7 @@ def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
         device=params["device"],
         crop_margin=params["crop_margin"],
         flip_tta=params["flip_tta"],
+        bf16=params["classifier_bf16"],
     )
     tracker = smoother = None
     if params["tracking"]:

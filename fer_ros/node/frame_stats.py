@@ -18,6 +18,7 @@ class FrameStats:
         self._faces: deque[int] = deque(maxlen=window)
         self.received = self.processed = self.bad = self.errors = 0
         self._mark = (time.monotonic(), 0, 0)
+        self._recent = (0.0, 0.0, 0.0)  # p50 ms, p95 ms, mean faces of the last non-empty window
 
     def on_received(self) -> None:
         with self._lock:
@@ -38,18 +39,24 @@ class FrameStats:
             self.errors += 1
 
     def snapshot(self) -> dict[str, float]:
-        """Rates since the previous snapshot, percentiles over the recent window."""
+        """Rates since the previous snapshot; processing-time percentiles and mean faces over
+        the frames processed since then or, when none were (processing slower than the
+        snapshot period, or input stopped), over the most recent window that had frames."""
         with self._lock:
             now = time.monotonic()
             t0, rec0, proc0 = self._mark
             dt = max(now - t0, 1e-6)
-            times = np.array(self._times_ms) if self._times_ms else np.zeros(1)
+            if self._times_ms:
+                times = np.array(self._times_ms)
+                self._recent = (float(np.percentile(times, 50)), float(np.percentile(times, 95)),
+                                float(np.mean(self._faces)))
+            p50, p95, faces = self._recent
             snap = {
                 "input_rate_hz": (self.received - rec0) / dt,
                 "processed_rate_hz": (self.processed - proc0) / dt,
-                "processing_ms_p50": float(np.percentile(times, 50)),
-                "processing_ms_p95": float(np.percentile(times, 95)),
-                "faces_mean": float(np.mean(self._faces)) if self._faces else 0.0,
+                "processing_ms_p50": p50,
+                "processing_ms_p95": p95,
+                "faces_mean": faces,
                 "frames_received": self.received,
                 "frames_processed": self.processed,
                 "frames_bad": self.bad,

@@ -53,9 +53,18 @@ class ResultSink(Node):
         self.labels: Counter[str] = Counter()
         self.frames = self.faces = self.video_frames = 0
         self.first = self.last = 0.0
-        self.create_subscription(EmotionArray, "emotions", self._on_emotions, 100)
+        self.subs = [self.create_subscription(EmotionArray, "emotions", self._on_emotions, 100)]
         if self.p["record_video"]:
-            self.create_subscription(Image, "annotated_image", self._on_image, qos_profile_sensor_data)
+            self.subs.append(self.create_subscription(Image, "annotated_image", self._on_image,
+                                                      qos_profile_sensor_data))
+        self.ready = False
+
+    def check_ready(self) -> None:
+        """Print ``result_sink: ready`` once every subscription has matched a publisher (so
+        a demo can start its source without losing the first answers)."""
+        if not self.ready and all(s.get_publisher_count() > 0 for s in self.subs):
+            self.ready = True
+            print("result_sink: ready", flush=True)
 
     def _on_emotions(self, msg: EmotionArray) -> None:
         now = time.time()
@@ -126,6 +135,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         while rclpy.ok() and not node.idle():
             rclpy.spin_once(node, timeout_sec=0.1)
+            node.check_ready()
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
