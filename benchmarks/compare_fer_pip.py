@@ -5,7 +5,7 @@
 
 Speed: both process the same decoded frames of ../shared/samples/fer_woman2.mp4 one by one
 (face detection + expression of every face): ours = EmotionPipeline with the defaults of
-config/emotion.yaml (SSD detector, models/fer7.pt, flip TTA, tracking, smoothing); theirs =
+config/emotion.yaml (SSD detector, models/fer7.pt, tracking, smoothing; flip TTA off); theirs =
 `FER()` (Haar cascade + its mini-Xception) `.detect_emotions(frame)`. They take turns on
 blocks of ``--block`` frames (ours, theirs, ours, ...; theirs runs in a child process that stays
 loaded), so the load changes these machines see hit both sides alike and the ratio of the total
@@ -270,7 +270,7 @@ def compare(args: argparse.Namespace) -> int:
     ours_info = {"fps": round(n / ours_s, 2), "faces_per_frame": round(ours_faces / n, 3),
                  **our_accuracy(args.data, args.limit),
                  "detector": "OpenCV ResNet-10 SSD",
-                 "classifier": "EmotionNet 48x48 gray (fer7, node defaults: flip TTA, tracking)"}
+                 "classifier": "EmotionNet 48x48 gray (fer7, node defaults: tracking, smoothing)"}
     fer_info = {"fps": round(n / fer_s, 2), "faces_per_frame": round(fer_faces / n, 3), **fer_acc}
     result = {"frames": f"{args.video.name} x {n} ({frames.shape[2]}x{frames.shape[1]}), "
                         f"interleaved blocks of {args.block}",

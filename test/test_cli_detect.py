@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from fer_ros.cli.detect import Progress, main
+from fer_ros.cli.detect import main
+from fer_ros.progress import Progress
 from fer_ros.core.errors import ModelError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ def test_progress_bar_only_on_a_terminal():
 
     tty, pipe = Tty(), io.StringIO()
     for stream in (tty, pipe):
-        bar = Progress(4, "clip.mp4", stream)
+        bar = Progress(4, "clip.mp4", enabled=stream.isatty(), stream=stream)  # as fer-detect does
         for done in range(1, 5):
             bar.update(done)
         bar.close()

@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from augment import augment_batch  # noqa: E402
 from config import TrainConfig  # noqa: E402
 from dataset import Split, default_data_path, load_fer2013  # noqa: E402
-from progress import Progress  # noqa: E402
 
 from fer_ros.core.checkpoint import (  # noqa: E402
     load_checkpoint, make_checkpoint, normalize_batch, save_checkpoint,
 )
 from fer_ros.core.network import build_network, count_parameters  # noqa: E402
+from fer_ros.progress import Progress  # noqa: E402
 
 
 @torch.no_grad()
@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         perm = torch.randperm(len(x_train), generator=gen)
         total_loss, correct, seen = 0.0, 0, 0
-        bar = Progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress)
+        bar = Progress(steps_per_epoch, f"epoch {epoch}/{cfg.epochs}",
+                       enabled=cfg.progress and sys.stderr.isatty())
         for step in range(steps_per_epoch):
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             xb = augment_batch(x_train[idx], cfg, gen)

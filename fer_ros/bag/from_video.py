@@ -22,7 +22,7 @@ from ..node.conversions import bgr_to_image
 from ..node.frame_reader import FrameReader
 from .bagfile import new_writer, sensor_data_qos
 from .errors import BagError
-from .progress import Progress
+from ..progress import Progress
 from .typestore import typestore
 
 COMPRESSED_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin sets

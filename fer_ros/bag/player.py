@@ -17,7 +17,7 @@ from rosbags.interfaces import Connection, QosDurability, QosReliability
 from rosbags.rosbag2 import Reader
 
 from .errors import BagError
-from .progress import Progress
+from ..progress import Progress
 from .session import RosSession
 from .typestore import IMAGE_TYPES, msg_class
 

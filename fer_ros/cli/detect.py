@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -28,6 +28,7 @@ from ..core.errors import FerError
 from ..core.factory import build_pipeline
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
+from ..progress import Progress
 from ..params import load_defaults, validate
 
 PROG = "fer-detect"
@@ -80,34 +81,6 @@ def _out_path(out_dir: Path, src: Path, suffix: str) -> Path:
     return out_dir / f"{src.stem}.annotated{suffix}"
 
 
-class Progress:
-    """A carriage-return progress bar on stderr, drawn only when stderr is a terminal."""
-
-    def __init__(self, total: int, name: str, stream: TextIO = sys.stderr) -> None:
-        self.total, self.name, self.stream = total, name, stream
-        self.enabled = stream.isatty()
-        self.t0 = self.last = time.monotonic()
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.1 and done != self.total):
-            return
-        self.last = now
-        fps = done / max(now - self.t0, 1e-9)
-        if self.total > 0:
-            filled = min(30, 30 * done // self.total)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total}"
-        else:
-            bar = f"{done} frames"
-        self.stream.write(f"\r{self.name} {bar} {fps:.1f} fps")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _frames(cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
     while True:
         ok, frame = cap.read()
@@ -141,7 +114,7 @@ def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
             raise InputError(f"{path}: not a readable image or video")
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        progress = Progress(total, path.name)
+        progress = Progress(total, path.name, enabled=sys.stderr.isatty())
         counts: Counter[str] = Counter()
         frames = faces = 0
         t0 = time.monotonic()

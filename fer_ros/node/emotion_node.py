@@ -20,7 +20,8 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -41,6 +42,9 @@ LIVE_PARAMS = {"detector_threshold", "nms_threshold", "min_face_size", "crop_mar
                "publish_annotated", "smoothing_time_constant_s", "diagnostics_warn_processing_ms",
                "diagnostics_warn_input_hz_min"}
 WARN_THROTTLE_S = 5.0
+# Camera input: best effort like camera drivers, and depth 1 since only the newest frame matters.
+IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
+                       depth=1, durability=DurabilityPolicy.VOLATILE)
 
 
 class EmotionNode(LifecycleNode):
@@ -85,7 +89,7 @@ class EmotionNode(LifecycleNode):
         compressed = self.params["input_transport"] == "compressed"
         msg_type, topic = (CompressedImage, "image_raw/compressed") if compressed else (Image, "image_raw")
         self._sub = self.create_subscription(
-            msg_type, topic, self._on_image, qos_profile_sensor_data,
+            msg_type, topic, self._on_image, IMAGE_QOS,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )

@@ -1,4 +1,4 @@
-"""A small progress bar on stderr (redrawn in place on a terminal, a few lines otherwise)."""
+"""A small progress bar on stderr (redrawn in place on a terminal, a line per 25 % otherwise)."""
 
 from __future__ import annotations
 
