@@ -222,3 +222,37 @@ def test_missing_model_fails_configure_with_a_clear_message(tmp_path):
     assert proc.returncode == 2
     assert "configure failed" in err and "classifier checkpoint not found" in err
     assert "Traceback" not in err
+
+
+def test_lifecycle_services_configure_activate_deactivate(ros):
+    """With autostart off, the standard lifecycle services drive the node; after
+    deactivate + activate it answers again."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    node = start_node("-p", "autostart:=false")
+    try:
+        change = ros.node.create_client(ChangeState, "/emotion_node/change_state")
+        get = ros.node.create_client(GetState, "/emotion_node/get_state")
+        assert ros.spin_until(lambda: change.service_is_ready() and get.service_is_ready(), 60, node)
+
+        def transition(tid: int) -> bool:
+            fut = change.call_async(ChangeState.Request(transition=Transition(id=tid)))
+            assert ros.spin_until(fut.done, 60, node)
+            return fut.result().success
+
+        def state() -> str:
+            fut = get.call_async(GetState.Request())
+            assert ros.spin_until(fut.done, 30, node)
+            return fut.result().current_state.label
+
+        assert state() == "unconfigured"
+        assert transition(Transition.TRANSITION_CONFIGURE) and state() == "inactive"
+        assert transition(Transition.TRANSITION_ACTIVATE) and state() == "active"
+        ex = Exchange(ros, "image_raw", "emotions")
+        assert [e.label for e in ex.ask(sample("fer_justin.jpg"), node).emotions] == ["happy"]
+        assert transition(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
+        assert transition(Transition.TRANSITION_ACTIVATE) and state() == "active"
+        assert [e.label for e in ex.ask(sample("fer_justin.jpg"), node).emotions] == ["happy"]
+    finally:
+        stop_process(node, timeout=10)

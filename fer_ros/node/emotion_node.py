@@ -104,9 +104,11 @@ class EmotionNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_worker()
-        for entity in (self._sub, self._emotions_pub, self._annotated_pub):
-            if entity is not None:
-                self.destroy_subscription(entity) if entity is self._sub else self.destroy_publisher(entity)
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+        for pub in (self._emotions_pub, self._annotated_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
         self._sub = self._emotions_pub = self._annotated_pub = None
         self._state = "inactive"
         return super().on_deactivate(state)
@@ -138,7 +140,7 @@ class EmotionNode(LifecycleNode):
         while True:
             msg = self._slot.take(timeout=0.5)
             if msg is None:
-                if self._slot_closed():
+                if self._slot.closed:
                     return
                 continue
             try:
@@ -152,9 +154,6 @@ class EmotionNode(LifecycleNode):
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"error while processing a frame: {self._last_error}",
                                         throttle_duration_sec=WARN_THROTTLE_S)
-
-    def _slot_closed(self) -> bool:
-        return self._slot._closed  # noqa: SLF001 - same package
 
     def _process(self, msg: Image | CompressedImage) -> None:
         pipeline, emotions_pub = self.pipeline, self._emotions_pub

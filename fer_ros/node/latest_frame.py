@@ -33,6 +33,10 @@ class LatestSlot(Generic[T]):
             item, self._item = self._item, None
             return None if self._closed else item
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Wake and stop any waiting ``take``; later puts are ignored by takers."""
         with self._cond:
