@@ -14,6 +14,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,12 @@ def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float,
     return False
 
 
+def _forward(pipe, out) -> None:
+    """Copy lines from a child's pipe to ``out`` until the child closes it."""
+    for line in pipe:
+        out.write(line)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     if not args.input:
         print("fer-demo: no input: pass --input (INPUT=... with make demo)", file=sys.stderr)
@@ -96,6 +103,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if not _wait_for_line(node, "waiting for", timeout=120):
             print("fer-demo: the emotion node did not start (see its log above)", file=sys.stderr)
             return 2
+        # keep forwarding the node's log: an undrained pipe would block the node once full
+        threading.Thread(target=_forward, args=(node.stderr, sys.stderr), daemon=True).start()
         sink = subprocess.Popen(_script("result_sink") + _ros_args(
             {"out_dir": str(out), "idle_timeout_s": 3.0, "video_fps": float(args.fps or 30.0)}),
             env=env, stdout=subprocess.PIPE, text=True)
