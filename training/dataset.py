@@ -29,11 +29,18 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
 
 @dataclass
 class Split:
-    """One split: uint8 images (N, 48, 48) and int64 labels (N,) in ``labels`` order."""
+    """One split: uint8 images (N, 48, 48), int64 labels (N,) in ``labels`` order, and each
+    image's 0-based data row in the source csv (-1 for image folders): the key FER+ votes use."""
 
     images: np.ndarray
     targets: np.ndarray
     labels: list[str]
+    rows: np.ndarray | None = None
+
+    def subset(self, keep: np.ndarray) -> "Split":
+        """The images at indices (or mask) ``keep``."""
+        rows = None if self.rows is None else self.rows[keep]
+        return Split(self.images[keep], self.targets[keep], self.labels, rows)
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
@@ -68,10 +75,11 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _read_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _read_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     opener = gzip.open if path.suffix == ".gz" else open
     images: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     targets: dict[str, list[int]] = {s: [] for s in SPLITS}
+    rows: dict[str, list[int]] = {s: [] for s in SPLITS}
     with opener(path, "rt", newline="") as fh:  # type: ignore[operator]
         reader = csv.DictReader(fh)
         missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or [])
@@ -89,13 +97,17 @@ def _read_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 raise ValueError(f"{path}:{line}: emotion {label} out of range 0..6")
             images[usage].append(pixels.reshape(IMAGE_SIZE, IMAGE_SIZE))
             targets[usage].append(label)
-    return {s: _stack(images[s], targets[s]) for s in SPLITS}
+            rows[usage].append(line - 2)
+    return {s: _stack(images[s], targets[s], rows[s]) for s in SPLITS}
 
 
-def _stack(images: list[np.ndarray], targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _stack(images: list[np.ndarray], targets: list[int], rows: list[int] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    row_array = np.asarray(rows if rows is not None else [-1] * len(targets), dtype=np.int64)
     if not images:
-        return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.zeros((0,), np.int64)
-    return np.stack(images), np.asarray(targets, dtype=np.int64)
+        return (np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.zeros((0,), np.int64),
+                row_array)
+    return np.stack(images), np.asarray(targets, dtype=np.int64), row_array
 
 
 def _read_folders(root: Path, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -129,7 +141,7 @@ def _read_folders(root: Path, seed: int = 0) -> dict[str, tuple[np.ndarray, np.n
     return out
 
 
-def _holdout(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+def _holdout(x: np.ndarray, y: np.ndarray, r: np.ndarray, fraction: float, seed: int):
     """Seeded stratified hold-out: the validation split when a folder layout has none."""
     rng = np.random.default_rng(seed)
     val = np.zeros(len(y), dtype=bool)
@@ -137,7 +149,7 @@ def _holdout(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
         idx = np.flatnonzero(y == c)
         rng.shuffle(idx)
         val[idx[: max(1, int(round(len(idx) * fraction)))]] = True
-    return (x[~val], y[~val]), (x[val], y[val])
+    return (x[~val], y[~val], r[~val]), (x[val], y[val], r[val])
 
 
 def default_cache_dir() -> Path:
@@ -159,22 +171,23 @@ def load_fer2013(
             "(Kaggle csv, plain or .gz, or a folder with train/<emotion>/ images)"
         )
     digest = file_sha256(src)
-    cache = (cache_dir or default_cache_dir()) / f"fer2013-{digest[:16]}.npz"
-    raw: dict[str, tuple[np.ndarray, np.ndarray]]
+    cache = (cache_dir or default_cache_dir()) / f"fer2013-v2-{digest[:16]}.npz"
+    raw: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     if cache.exists():
         with np.load(cache) as z:
-            raw = {s: (z[f"{s}_x"], z[f"{s}_y"]) for s in SPLITS}
+            raw = {s: (z[f"{s}_x"], z[f"{s}_y"], z[f"{s}_r"]) for s in SPLITS}
     else:
         raw = _read_folders(src) if src.is_dir() else _read_csv(src)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"{s}_{k}": v for s in SPLITS for k, v in zip("xy", raw[s])})
+        np.savez(tmp, **{f"{s}_{k}": v for s in SPLITS for k, v in zip("xyr", raw[s])})
         os.replace(tmp, cache)
     labels = labels_for(num_classes)
     splits = {}
     for s in SPLITS:
-        x, y = raw[s]
-        splits[s] = Split(x, to_six_classes(y) if num_classes == 6 else y.astype(np.int64), labels)
+        x, y, r = raw[s]
+        y = to_six_classes(y) if num_classes == 6 else y.astype(np.int64)
+        splits[s] = Split(x, y, labels, r)
     return splits, digest
 
 
