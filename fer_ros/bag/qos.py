@@ -59,11 +59,6 @@ class Qos:
     def transient_local(self) -> bool:
         return self.durability == 1
 
-    def describe(self) -> str:
-        depth = f" {self.depth}" if self.history == 1 else ""
-        return (f"{RELIABILITY.get(self.reliability, '?')}, {DURABILITY.get(self.durability, '?')},"
-                f" {HISTORY.get(self.history, '?')}{depth}")
-
 
 SENSOR_DATA = Qos(history=1, depth=5, reliability=2, durability=2)  # qos_profile_sensor_data
 
