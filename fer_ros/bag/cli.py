@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     storage = dict(choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
     distro = dict(choices=["jazzy", "humble"], default="jazzy",
                   help="lay the bag out as this distro's ros2 bag does (default jazzy: metadata "
-                       "version 9, read by Jazzy and later; humble: version 5, read by Humble "
-                       "and later)")
+                       "version 9, read by Jazzy, not Humble; humble: version 5, read by Humble "
+                       "and Jazzy)")
 
     def qos_flags(p: argparse.ArgumentParser, what: str) -> None:
         group = p.add_mutually_exclusive_group()
