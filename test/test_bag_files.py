@@ -304,7 +304,11 @@ LAUGHS = """rosbag2_bagfile_information:
   g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
   h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
   i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
-  version: *i
+  version: 9
+  relative_file_paths: [laughs_0.mcap]
+  storage_identifier: mcap
+  compression_mode: file
+  compression_format: *i
 """
 
 
