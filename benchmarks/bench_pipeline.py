@@ -30,8 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fer_ros.core.classifier import EmotionClassifier  # noqa: E402
-from fer_ros.core.detector import make_detector  # noqa: E402
-from fer_ros.core.factory import build_pipeline, classifier_path  # noqa: E402
+from fer_ros.core.factory import build_detector, build_pipeline, classifier_path  # noqa: E402
 from fer_ros.params import load_defaults, validate  # noqa: E402
 
 SAMPLES = Path(os.environ.get("FER_SHARED_DIR", REPO.parent / "shared")) / "samples"
@@ -107,11 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
     three = cv2.resize(load("dlib_2008_002506.jpg"), SIZE, interpolation=cv2.INTER_AREA)
     one = one_face_frame()
-    for name in ("ssd", "yunet"):
-        det = make_detector(name, params["detector_threshold"], params["nms_threshold"],
-                            params["min_face_size"])
+    for name in ("ssd", "ssd_tf", "yunet"):
+        det = build_detector({**params, "detector": name})
         ms, cpu = median_ms(lambda: det.detect(three), args.repeats, args.warmup)
-        print(f"detector {name:5s} 640x480: {ms:7.2f} ms/frame (CPU {cpu:.1f} ms; "
+        print(f"detector {name:6s} 640x480: {ms:7.2f} ms/frame (CPU {cpu:.1f} ms; "
               f"{len(det.detect(three))} faces)")
 
     pipeline = build_pipeline(params)  # before clf: its own classifier sets torch's threads

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from fer_ros.core.classifier import EmotionClassifier  # noqa: E402
 from fer_ros.core.detector import (  # noqa: E402
-    SSD_CONFIG, SSD_MODEL, SsdFaceDetector, make_detector,
+    SSD_CONFIG, SSD_MODEL, SsdTfFaceDetector, make_detector,
 )
 from fer_ros.core.errors import ModelError  # noqa: E402
 from fer_ros.core.smoothing import EmaSmoother  # noqa: E402
@@ -51,7 +51,7 @@ def make_ssd():
     except (ImportError, ModelError):
         mirror = Path(os.environ.get("FER_MODEL_MIRROR", REPO_ROOT.parent / "shared" / "models"))
         folder = mirror / "face_detector"
-        return SsdFaceDetector(folder / SSD_MODEL, folder / SSD_CONFIG)
+        return SsdTfFaceDetector(folder / SSD_MODEL, folder / SSD_CONFIG)
 
 
 def collect(video: Path, detector, classifier: EmotionClassifier, max_frames: int) -> Frames:

@@ -95,8 +95,15 @@ def _specs(*specs: ParamSpec) -> dict[str, ParamSpec]:
 
 
 SPECS: dict[str, ParamSpec] = _specs(
-    ParamSpec("detector", str, "Face detector", choices=("ssd", "yunet")),
-    ParamSpec("detector_threshold", float, "Minimum face-detector score", 0.0, 1.0),
+    ParamSpec("detector", str, "Face detector: the ResNet-10 SSD on its ONNX graph, YuNet, or "
+              "the SSD's original 300x300 TensorFlow graph (reference; misses faces under ~48 px)",
+              choices=("ssd", "yunet", "ssd_tf")),
+    ParamSpec("ssd_threshold", float, "Minimum SSD face score (ssd and ssd_tf)", 0.0, 1.0),
+    ParamSpec("yunet_threshold", float, "Minimum YuNet face score", 0.0, 1.0),
+    ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph (onnxruntime can "
+              "use CUDA with device cuda and onnxruntime-gpu installed)",
+              choices=("openvino", "onnxruntime", "opencv")),
+    ParamSpec("detector_threads", int, "CPU threads of the face detector", 1, 64),
     ParamSpec("nms_threshold", float,
               "Overlapping face boxes with IoU above this are suppressed", 0.0, 1.0),
     ParamSpec("min_face_size", int,

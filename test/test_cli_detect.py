@@ -97,7 +97,7 @@ def test_human_readable_lines(capsys):
     assert lines[1].endswith("no faces")
 
 
-def test_options_detector_threshold_checkpoint(capsys, tmp_path):
+def test_options_ssd_threshold_checkpoint(capsys, tmp_path):
     assert main(["--json", "--detector", "yunet", "--threshold", "0.6",
                  s("dlib_2008_002506.jpg")]) == 0
     assert len(_json_lines(capsys.readouterr().out)[0]["faces"]) == 3
@@ -155,8 +155,8 @@ def test_bad_inputs_are_reported_and_the_rest_processed(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--detector", "haar"], "detector='haar': must be one of: ssd, yunet"),
-        (["--threshold", "2"], "detector_threshold=2.0 is out of range"),
+        (["--detector", "haar"], "detector='haar': must be one of: ssd, yunet, ssd_tf"),
+        (["--threshold", "2"], "ssd_threshold=2.0 is out of range"),
         (["--checkpoint", "/nonexistent/model.pt"], "classifier checkpoint not found"),
         (["--checkpoint", "fer99"], "unknown model 'fer99'"),
     ],

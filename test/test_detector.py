@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_ros.core.detector import (
-    SsdFaceDetector,
+    SsdTfFaceDetector,
     YunetFaceDetector,
     make_detector,
     postprocess,
@@ -37,9 +37,11 @@ def _detector(name: str, **kwargs):
         pytest.skip(f"{name} detector weights unavailable: {exc}")
 
 
-@pytest.fixture(scope="module", params=["ssd", "yunet"])
+@pytest.fixture(scope="module", params=["ssd", "yunet", "ssd_tf"])
 def detector(request):
-    return _detector(request.param)
+    det = _detector(request.param)
+    det.name = request.param
+    return det
 
 
 def _check_three_faces(dets, image):
@@ -95,7 +97,7 @@ def test_frame_size_changes_are_followed(detector):
 
 def test_min_size_and_threshold_filter(detector):
     image = sample("dlib_2008_002506.jpg")
-    name = "ssd" if isinstance(detector, SsdFaceDetector) else "yunet"
+    name = detector.name
     assert _detector(name, min_size=150).detect(image) == []
     assert len(_detector(name, min_size=70).detect(image)) == 3
     assert _detector(name, score_threshold=0.999999).detect(sample("fer_no-faces.jpg")) == []
@@ -115,7 +117,7 @@ def test_thresholds_can_change_between_frames(detector):
         detector.score_threshold, detector.min_size = old
 
 
-@pytest.mark.parametrize("name", ["ssd", "yunet"])
+@pytest.mark.parametrize("name", ["ssd", "yunet", "ssd_tf"])
 def test_lowering_the_threshold_at_run_time(name):
     strict = _detector(name, score_threshold=0.99999)
     image = sample("dlib_2008_002506.jpg")
@@ -140,7 +142,7 @@ def test_tiny_and_blank_frames(detector):
 
 
 def test_unknown_detector_name():
-    with pytest.raises(ConfigError, match="unknown detector 'haar'.*ssd, yunet"):
+    with pytest.raises(ConfigError, match="unknown detector 'haar'.*ssd, yunet, ssd_tf"):
         make_detector("haar")
 
 
@@ -153,7 +155,7 @@ def test_bad_thresholds():
 
 def test_missing_weights_raise_model_error(tmp_path):
     with pytest.raises(ModelError, match="not found"):
-        SsdFaceDetector(tmp_path / "a.pb", tmp_path / "a.pbtxt")
+        SsdTfFaceDetector(tmp_path / "a.pb", tmp_path / "a.pbtxt")
     with pytest.raises(ModelError, match="not found"):
         YunetFaceDetector(tmp_path / "y.onnx")
 

@@ -179,10 +179,10 @@ def test_compressed_input_with_namespace_and_remap(ros):
 
 
 def test_out_of_range_parameter_is_refused_at_start():
-    proc = start_node("-p", "detector_threshold:=1.5")
+    proc = start_node("-p", "ssd_threshold:=1.5")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert "detector_threshold" in err and "Traceback" not in err
+    assert "ssd_threshold" in err and "Traceback" not in err
     proc = start_node("-p", "detector:=haar")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
@@ -207,8 +207,8 @@ def test_runtime_parameter_changes_are_validated(ros):
             assert ros.spin_until(fut.done, 30, node)
             return fut.result().results[0]
 
-        assert set_param("detector_threshold", 0.7).successful
-        refused = set_param("detector_threshold", 7.0)
+        assert set_param("ssd_threshold", 0.7).successful
+        refused = set_param("ssd_threshold", 7.0)
         assert not refused.successful
         refused = set_param("detector", "haar")
         assert not refused.successful and "ssd, yunet" in refused.reason

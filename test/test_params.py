@@ -26,7 +26,7 @@ def test_defaults_have_the_spec_types_and_documented_values():
     for name, spec in params.SPECS.items():
         assert type(defaults[name]) is spec.type, name  # exact: ROS types a 1 as integer
     assert defaults["detector"] == "ssd"
-    assert defaults["detector_threshold"] == 0.5 and defaults["nms_threshold"] == 0.3
+    assert defaults["ssd_threshold"] == 0.5 and defaults["nms_threshold"] == 0.3
     assert defaults["classifier_model"] == "fer7" and defaults["device"] == "cpu"
     assert defaults["input_transport"] == "raw"
 
@@ -39,22 +39,22 @@ def test_load_defaults_finds_the_file():
 
 def test_validate_normalises_and_accepts_partial_dicts():
     assert params.validate({}) == {}
-    out = params.validate({"detector_threshold": 1, "min_face_size": 30, "flip_tta": False})
-    assert out == {"detector_threshold": 1.0, "min_face_size": 30, "flip_tta": False}
-    assert type(out["detector_threshold"]) is float
+    out = params.validate({"ssd_threshold": 1, "min_face_size": 30, "flip_tta": False})
+    assert out == {"ssd_threshold": 1.0, "min_face_size": 30, "flip_tta": False}
+    assert type(out["ssd_threshold"]) is float
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({"detector": "haar"}, r"detector='haar': must be one of: ssd, yunet"),
-        ({"detector_threshold": 1.5}, r"detector_threshold=1.5 is out of range: allowed 0.0 to 1.0"),
+        ({"ssd_threshold": 1.5}, r"ssd_threshold=1.5 is out of range: allowed 0.0 to 1.0"),
         ({"nms_threshold": -0.1}, r"nms_threshold=-0.1 is out of range"),
         ({"min_face_size": 5000}, r"min_face_size=5000 is out of range: allowed 0 to 4096"),
         ({"min_face_size": 2.5}, r"min_face_size=2.5: expected type integer"),
         ({"min_face_size": True}, r"min_face_size=True: expected type integer"),
         ({"flip_tta": "yes"}, r"flip_tta='yes': expected type bool"),
-        ({"detector_threshold": "0.5"}, r"detector_threshold='0.5': expected type double \(0.0 to 1.0\)"),
+        ({"ssd_threshold": "0.5"}, r"ssd_threshold='0.5': expected type double \(0.0 to 1.0\)"),
         ({"device": "tpu"}, r"device='tpu': must be one of: cpu, cuda"),
         ({"input_transport": "theora"}, r"one of: raw, compressed"),
         ({"classifier_model": " "}, r"classifier_model must not be empty"),
@@ -75,7 +75,7 @@ def test_resolve_applies_overrides():
 
 
 def test_descriptor_fields():
-    f = params.SPECS["detector_threshold"].descriptor_fields()
+    f = params.SPECS["ssd_threshold"].descriptor_fields()
     assert f["type"] == "double" and f["floating_point_range"] == (0.0, 1.0, 0.0)
     assert f["integer_range"] is None and f["additional_constraints"] == "0.0 to 1.0"
     i = params.SPECS["track_max_missed"].descriptor_fields()
@@ -100,8 +100,8 @@ def test_bad_params_files(tmp_path):
         params.load_defaults(_write(tmp_path, {k: v for k, v in good.items() if k != "detector"}))
     with pytest.raises(ConfigError, match="nms_threshold: 0 must be written as a float"):
         params.load_defaults(_write(tmp_path, {**good, "nms_threshold": 0}))
-    with pytest.raises(ConfigError, match=r"p.yaml: parameter detector_threshold=2.0 is out of range"):
-        params.load_defaults(_write(tmp_path, {**good, "detector_threshold": 2.0}))
+    with pytest.raises(ConfigError, match=r"p.yaml: parameter ssd_threshold=2.0 is out of range"):
+        params.load_defaults(_write(tmp_path, {**good, "ssd_threshold": 2.0}))
     with pytest.raises(ConfigError, match="unknown parameter 'extra'"):
         params.load_defaults(_write(tmp_path, {**good, "extra": 1}))
     (tmp_path / "flat.yaml").write_text("detector: ssd\n")

@@ -126,14 +126,14 @@ def test_bad_parameters_raise():
 def ssd_detector(models_dir: Path):
     """The SSD face detector: through model_files when it resolves the weights, else straight
     from the model mirror (the conftest's ``shared_models_dir``)."""
-    from fer_ros.core.detector import SSD_CONFIG, SSD_MODEL, SsdFaceDetector, make_detector
+    from fer_ros.core.detector import SSD_CONFIG, SSD_MODEL, SsdTfFaceDetector, make_detector
     from fer_ros.core.errors import ModelError
 
     try:
         return make_detector("ssd")
     except (ImportError, ModelError):
         folder = models_dir / "face_detector"
-        return SsdFaceDetector(folder / SSD_MODEL, folder / SSD_CONFIG)
+        return SsdTfFaceDetector(folder / SSD_MODEL, folder / SSD_CONFIG)
 
 
 def read_frames(path: Path, count: int, stride: int = 1) -> list[np.ndarray]:

@@ -16,7 +16,6 @@ that training augmentation has to cover (``training/config.py`` documents the va
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -28,20 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dataset import default_data_path, load_fer2013  # noqa: E402
+from wild_eval import wild_dev_dir, wild_rows  # noqa: E402
 
 from fer_ros.core.classifier import crop_region  # noqa: E402
 from fer_ros.core.detector import YUNET_MODEL, make_detector  # noqa: E402
 from fer_ros.core.model_files import resolve_model  # noqa: E402
 
 UPSCALE, PAD = 5, 0.5  # FER2013 faces: 48 -> 240 px, then 50 % of the side padded each way
-
-
-def wild_dev_dir() -> Path:
-    """``../shared/data/wild-dev`` beside the repository (or ``FER_WILD_DEV``)."""
-    import os
-
-    env = os.environ.get("FER_WILD_DEV")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared/data/wild-dev"
 
 
 class Landmarker:
@@ -90,7 +82,7 @@ def wild_geometry(detector: str, margin: float, split: str, marker: Landmarker
                   ) -> tuple[list[dict[str, float]], int]:
     root = wild_dev_dir()
     det = make_detector(detector)
-    rows = [r for r in csv.DictReader(open(root / "labels.csv")) if r["split"] == split]
+    rows = wild_rows(split, root)
     out, no_face = [], 0
     for row in rows:
         bgr = cv2.imread(str(root / row["file"]))

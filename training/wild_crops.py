@@ -12,7 +12,6 @@ Training scores ``tune`` crops after every epoch (``--wild_crops``) and fine-tun
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dataset import FER2013_LABELS  # noqa: E402
-from measure_crops import wild_dev_dir  # noqa: E402
+from wild_eval import wild_dev_dir, wild_rows  # noqa: E402
 
 from fer_ros.core.classifier import crop_faces  # noqa: E402
 from fer_ros.core.detector import make_detector  # noqa: E402
@@ -33,7 +32,7 @@ from fer_ros.core.types import Box  # noqa: E402
 def build(split: str, detector: str, margin: float) -> dict[str, np.ndarray]:
     root = wild_dev_dir()
     det = make_detector(detector)
-    rows = [r for r in csv.DictReader(open(root / "labels.csv")) if r["split"] == split]
+    rows = wild_rows(split, root)
     images, found = [], []
     for row in rows:
         bgr = cv2.imread(str(root / row["file"]))

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.drawing import draw_results
 from ..core.errors import FerError
-from ..core.factory import build_pipeline
+from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
 from ..progress import Progress
@@ -50,13 +50,16 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any]) -> argparse.Nam
     p.add_argument("--annotate", metavar="OUT_DIR", type=Path,
                    help="write annotated images (and .mp4 for videos) to OUT_DIR")
     p.add_argument("--detector", default=defaults["detector"],
-                   help=f"face detector: ssd or yunet (default {defaults['detector']})")
+                   help=f"face detector: ssd, yunet or ssd_tf (default {defaults['detector']})")
     p.add_argument("--checkpoint", default=defaults["classifier_model"], metavar="PATH",
                    help="classifier: shipped model name or .pt path "
                         f"(default {defaults['classifier_model']})")
-    p.add_argument("--threshold", type=float, default=defaults["detector_threshold"],
-                   metavar="X", help="detector score threshold 0..1 "
-                                     f"(default {defaults['detector_threshold']})")
+    p.add_argument("--threshold", type=float, default=None, metavar="X",
+                   help="detector score threshold 0..1 (default: the detector's own, "
+                        f"ssd {defaults['ssd_threshold']}, yunet {defaults['yunet_threshold']})")
+    p.add_argument("--runtime", default=defaults["ssd_runtime"],
+                   help=f"runtime of the SSD: openvino, onnxruntime or opencv "
+                        f"(default {defaults['ssd_runtime']})")
     return p.parse_args(argv)
 
 
@@ -175,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = parse_args(argv, defaults)
     try:
-        params = {**defaults, **validate({"detector": args.detector,
-                                          "classifier_model": args.checkpoint,
-                                          "detector_threshold": args.threshold})}
+        chosen = {"detector": args.detector, "classifier_model": args.checkpoint,
+                  "ssd_runtime": args.runtime}
+        if args.threshold is not None:
+            chosen[score_threshold_param(args.detector)] = args.threshold
+        params = {**defaults, **validate(chosen)}
         pipeline = build_pipeline(params)
         if args.annotate:
             args.annotate.mkdir(parents=True, exist_ok=True)

@@ -31,11 +31,12 @@ def _select(names: list[str], entries: dict[str, mf.ModelEntry]) -> list[mf.Mode
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     dirs, mirror = mf.search_dirs(), mf.mirror_dir()
-    for entry in _select(args.names, mf.load_manifest(dirs)):
-        path, how = mf.fetch_model(entry, dirs, mirror)
+    entries = mf.load_manifest(dirs)
+    for entry in _select(args.names, entries):
+        path, how = mf.fetch_model(entry, dirs, mirror, entries)
         if not args.quiet:
             source = {"local": "present", "mirror": f"copied from {mirror}",
-                      "download": "downloaded"}[how]
+                      "download": "downloaded", "made": f"made by {entry.made_by}"}[how]
             print(f"{entry.name}: {path} ({source}, sha256 ok)")
     return 0
 

@@ -1,6 +1,8 @@
-"""Face detectors: OpenCV's ResNet-10 SSD (default) and YuNet, behind one small interface.
+"""Face detectors behind one small interface: the ResNet-10 SSD on its ONNX graph (default,
+ssd_detector.py), the same SSD's original TensorFlow graph through OpenCV (``ssd_tf``: the
+300x300 reference path, needs OpenCV < 5.1), and YuNet.
 
-Both return :class:`Detection` lists sorted by score (highest first) with boxes clamped to the
+All return :class:`Detection` lists sorted by score (highest first) with boxes clamped to the
 image; boxes that are degenerate, smaller than ``min_size`` (shorter side, pixels) or that
 overlap a better box by more than ``nms_threshold`` IoU are dropped.
 """
@@ -24,8 +26,9 @@ SSD_MEAN = (104.0, 177.0, 123.0)
 # unique file name too: these are the entries "ssd_weights", "ssd_config" and "yunet").
 SSD_MODEL = "opencv_face_detector_uint8.pb"
 SSD_CONFIG = "opencv_face_detector.pbtxt"
+SSD_ONNX = "opencv_face_detector_res10.onnx"  # made from the two above by ssd_export
 YUNET_MODEL = "face_detection_yunet_2026may.onnx"
-DETECTORS = ("ssd", "yunet")
+DETECTORS = ("ssd", "yunet", "ssd_tf")
 
 
 class FaceDetector(Protocol):
@@ -34,7 +37,7 @@ class FaceDetector(Protocol):
     def detect(self, bgr: np.ndarray) -> list[Detection]: ...
 
 
-def _check_thresholds(score_threshold: float, nms_threshold: float, min_size: int) -> None:
+def check_thresholds(score_threshold: float, nms_threshold: float, min_size: int) -> None:
     if not 0.0 <= score_threshold <= 1.0:
         raise ConfigError(f"detector score_threshold must be in [0, 1], got {score_threshold}")
     if not 0.0 <= nms_threshold <= 1.0:
@@ -80,8 +83,9 @@ def postprocess(
     return [Detection(keep_boxes[i], keep_scores[i]) for i in order]
 
 
-class SsdFaceDetector:
-    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph), run on the CPU.
+class SsdTfFaceDetector:
+    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph) at 300x300, as shipped:
+    the reference the ONNX path is checked against; misses faces under ~48 px at 640x480.
 
     ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames."""
 
@@ -93,7 +97,7 @@ class SsdFaceDetector:
         nms_threshold: float = 0.3,
         min_size: int = 0,
     ) -> None:
-        _check_thresholds(score_threshold, nms_threshold, min_size)
+        check_thresholds(score_threshold, nms_threshold, min_size)
         pb = _existing(pb_path, "SSD face detector weights (.pb)")
         pbtxt = _existing(pbtxt_path, "SSD face detector graph (.pbtxt)")
         if not hasattr(cv2.dnn, "readNetFromTensorflow"):
@@ -138,7 +142,7 @@ class YunetFaceDetector:
         nms_threshold: float = 0.3,
         min_size: int = 0,
     ) -> None:
-        _check_thresholds(score_threshold, nms_threshold, min_size)
+        check_thresholds(score_threshold, nms_threshold, min_size)
         onnx = _existing(onnx_path, "YuNet face detector weights (.onnx)")
         try:
             self._net = cv2.FaceDetectorYN.create(
@@ -173,15 +177,23 @@ class YunetFaceDetector:
 
 
 def make_detector(
-    name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3, min_size: int = 0
+    name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3, min_size: int = 0,
+    runtime: str = "openvino", threads: int = 1, device: str = "cpu",
 ) -> FaceDetector:
-    """Build the detector called ``name`` ("ssd" or "yunet"), finding its weights through
-    :func:`fer_ros.core.model_files.resolve_model`."""
+    """Build the detector called ``name`` (one of :data:`DETECTORS`), finding its weights
+    through :func:`fer_ros.core.model_files.resolve_model`; ``runtime``, ``threads`` and
+    ``device`` choose how the SSD's ONNX graph runs (ssd_runtime.py)."""
     if name not in DETECTORS:
         raise ConfigError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
     from .model_files import resolve_model  # local: keeps this module importable on its own
 
     if name == "ssd":
-        return SsdFaceDetector(resolve_model(SSD_MODEL), resolve_model(SSD_CONFIG),
-                               score_threshold, nms_threshold, min_size)
+        from .ssd_detector import SsdOnnxFaceDetector
+        from .ssd_runtime import make_runtime
+
+        return SsdOnnxFaceDetector(make_runtime(runtime, resolve_model(SSD_ONNX), threads, device),
+                                   score_threshold, nms_threshold, min_size)
+    if name == "ssd_tf":
+        return SsdTfFaceDetector(resolve_model(SSD_MODEL), resolve_model(SSD_CONFIG),
+                                 score_threshold, nms_threshold, min_size)
     return YunetFaceDetector(resolve_model(YUNET_MODEL), score_threshold, nms_threshold, min_size)

@@ -28,14 +28,27 @@ def classifier_path(model: str) -> Path:
     return resolve_model(model)
 
 
-def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
-    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
-    detector = make_detector(
+def score_threshold_param(detector: str) -> str:
+    """The name of the parameter that holds ``detector``'s score threshold."""
+    return "yunet_threshold" if detector == "yunet" else "ssd_threshold"
+
+
+def build_detector(params: Mapping[str, Any]):
+    """The face detector the parameters describe."""
+    return make_detector(
         params["detector"],
-        score_threshold=params["detector_threshold"],
+        score_threshold=params[score_threshold_param(params["detector"])],
         nms_threshold=params["nms_threshold"],
         min_size=params["min_face_size"],
+        runtime=params["ssd_runtime"],
+        threads=params["detector_threads"],
+        device=params["device"],
     )
+
+
+def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
+    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
+    detector = build_detector(params)
     classifier = EmotionClassifier(
         classifier_path(params["classifier_model"]),
         device=params["device"],

@@ -11,12 +11,15 @@ public origin URLs. resolve_model(name) finds a file by searching, in order:
 
 Every file is sha256-checked against the manifest (checks are cached per path, size and mtime).
 Missing or corrupt files raise ModelError with a one-line message that says what to do.
-Downloading is done only by `fer-models fetch` (fetch_model), never at run time.
+Downloading is done only by `fer-models fetch` (fetch_model), never at run time. An entry with
+`derived_from` (e.g. the SSD's ONNX form) is never downloaded: `fer-models fetch` makes it from
+those entries' files with the function `made_by` names, then checks its sha256 like any other.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -53,10 +56,16 @@ class ModelEntry:
     kind: str
     urls: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    derived_from: tuple[str, ...] = field(default_factory=tuple)  # entry names, in argument order
+    made_by: str = ""  # "module:function" called as function(*source_paths, out_path)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["urls"] = list(self.urls)
+        if not self.derived_from:
+            del data["derived_from"], data["made_by"]
+        else:
+            data["derived_from"] = list(self.derived_from)
         return data
 
     @staticmethod
@@ -66,7 +75,9 @@ class ModelEntry:
                 name=str(data["name"]), path=str(data["path"]), sha256=str(data["sha256"]).lower(),
                 size=int(data["size"]), kind=str(data["kind"]),
                 urls=tuple(str(u) for u in data.get("urls", [])),
-                description=str(data.get("description", "")))
+                description=str(data.get("description", "")),
+                derived_from=tuple(str(d) for d in data.get("derived_from", [])),
+                made_by=str(data.get("made_by", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"bad entry {data!r} in {source}: {exc}; fix or re-create it with "
                              "`fer-models add`") from None
@@ -303,13 +314,43 @@ def download(entry: ModelEntry, dest: Path, timeout: float = 60.0) -> Path:
                      f"copy the file to {dest} by hand or set FER_MODEL_MIRROR to a directory holding it")
 
 
-def fetch_model(entry: ModelEntry, dirs: list[Path], mirror: Path | None) -> tuple[Path, str]:
-    """Makes `entry` available: (path, "local" | "mirror" | "download")."""
+def derive(entry: ModelEntry, sources: list[Path], dest: Path) -> Path:
+    """Makes a derived entry's file from its sources' files (checked, atomic)."""
+    module_name, _, func_name = entry.made_by.partition(":")
+    if not module_name.startswith("fer_ros.") or not func_name:
+        raise ModelError(f"manifest entry {entry.name}: made_by {entry.made_by!r} must name a "
+                         "fer_ros function as module:function")
+    try:
+        make = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"cannot make {entry.path}: {exc}") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.part")
+    try:
+        make(*[str(p) for p in sources], str(tmp))
+        actual = sha256_file(tmp)
+        if actual != entry.sha256:
+            raise ModelError(f"{entry.path} made by {entry.made_by} has sha256 {actual}, the "
+                             f"manifest expects {entry.sha256} (another onnx/OpenCV version?)")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def fetch_model(entry: ModelEntry, dirs: list[Path], mirror: Path | None,
+                entries: dict[str, ModelEntry] | None = None) -> tuple[Path, str]:
+    """Makes `entry` available: (path, "local" | "mirror" | "download" | "made")."""
     found = locate(entry, dirs, mirror)
     if found is not None:
         return found
     if not dirs:
         raise ModelError("no writable model directory: set FER_MODEL_DIR")
+    if entry.derived_from:
+        entries = entries if entries is not None else load_manifest(dirs)
+        sources = [fetch_model(find_entry(n, entries), dirs, mirror, entries)[0]
+                   for n in entry.derived_from]
+        return derive(entry, sources, dirs[0] / entry.path), "made"
     return download(entry, dirs[0] / entry.path), "download"
 
 

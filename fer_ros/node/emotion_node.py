@@ -28,7 +28,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
 from fer_ros.core.errors import ConfigError, FerError, ImageError
-from fer_ros.core.factory import build_pipeline
+from fer_ros.core.factory import build_pipeline, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions
 from fer_ros.node.diagnostics import diagnostic_status
@@ -38,7 +38,7 @@ from fer_ros.node.ros_params import current_values, declare_all
 from fer_ros.params import SPECS, load_defaults, validate
 
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
-LIVE_PARAMS = {"detector_threshold", "nms_threshold", "min_face_size", "crop_margin", "flip_tta",
+LIVE_PARAMS = {"ssd_threshold", "yunet_threshold", "nms_threshold", "min_face_size", "crop_margin", "flip_tta",
                "publish_annotated", "smoothing_time_constant_s", "diagnostics_warn_processing_ms",
                "diagnostics_warn_input_hz_min"}
 WARN_THROTTLE_S = 5.0
@@ -200,7 +200,7 @@ class EmotionNode(LifecycleNode):
         if p is None:
             return
         det, clf = p.detector, p.classifier
-        for name, attr in (("detector_threshold", "score_threshold"),
+        for name, attr in ((score_threshold_param(self.params["detector"]), "score_threshold"),
                            ("nms_threshold", "nms_threshold"), ("min_face_size", "min_size")):
             if name in changed and hasattr(det, attr):
                 setattr(det, attr, changed[name])

@@ -1,0 +1,251 @@
+"""Face-detector recall by face width, false positives and speed, for every configuration.
+
+    python benchmarks/detector_recall.py [--wild N] [--configs ssd,ssd_tf,yunet,...] [--json F]
+
+Frames are 640x480, made by rescaling real photos with known face boxes and pasting them onto
+a no-face background (a real photo, ``fer_no-faces.jpg``), so that each face gets a chosen width
+(16-160 px buckets) at a seeded random position:
+- ``dlib_2008_002506.jpg``: dlib's own annotations of its 3 faces (dlib examples/faces);
+- ``fer_justin.jpg`` and ``--wild`` photos of wild-dev ``tune``: boxes derived where the SSD
+  (ONNX, full-size input) and YuNet agree on the original photo (IoU >= 0.6; the reference is
+  the mean of the two boxes; photos where they do not agree are left out).
+A detection matches a face at IoU >= 0.5 (greedy, best score first); the rest are false
+positives. No-face frames: crops of ``dlib_dogs.jpg`` (dogs' faces) and ``fer_no-faces.jpg``.
+Timing: every frame goes through every configuration in turn (interleaved, so machine drift
+hits all alike); ms/frame is the median, also printed as a ratio to ``ssd_tf`` (the shipped
+SSD-300 OpenCV path at OpenCV's default thread count) measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fer_ros.core.detector import make_detector  # noqa: E402
+from fer_ros.core.types import Box  # noqa: E402
+
+SHARED = Path(os.environ.get("FER_SHARED_DIR", REPO.parent / "shared"))
+SAMPLES = SHARED / "samples"
+WILD = SHARED / "data" / "wild-dev"
+FRAME = (640, 480)
+BUCKETS = (16, 20, 24, 28, 32, 40, 48, 64, 80, 96, 128, 160)
+DLIB_BOXES = {"dlib_2008_002506.jpg": [(329, 78, 437, 186), (224, 95, 314, 185), (125, 65, 214, 155)]}
+
+
+@dataclass
+class Source:
+    """A real photo and its reference face boxes (x1, y1, x2, y2)."""
+
+    name: str
+    image: np.ndarray
+    boxes: list[tuple[float, float, float, float]]
+
+
+@dataclass
+class Tally:
+    found: dict[int, int] = field(default_factory=dict)
+    total: dict[int, int] = field(default_factory=dict)
+    fp_face: int = 0
+    face_frames: int = 0
+    fp_noface: int = 0
+    noface_frames: int = 0
+    ms: list[float] = field(default_factory=list)
+
+
+def iou(a, b) -> float:
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def corners(box: Box) -> tuple[float, float, float, float]:
+    return (box.x, box.y, box.x + box.w, box.y + box.h)
+
+
+def consensus(image: np.ndarray, ssd, yunet) -> tuple[float, ...] | None:
+    """The mean of the SSD's and YuNet's best boxes when they agree (IoU >= 0.6)."""
+    a, b = ssd.detect(image), yunet.detect(image)
+    if not a or not b:
+        return None
+    ba, bb = corners(a[0].box), corners(b[0].box)
+    if iou(ba, bb) < 0.6:
+        return None
+    return tuple((np.array(ba) + np.array(bb)) / 2)
+
+
+def load_sources(wild: int, seed: int) -> list[Source]:
+    ssd = make_detector("ssd", 0.5)
+    yunet = make_detector("yunet", 0.5)
+    out = [Source(n, cv2.imread(str(SAMPLES / n)), [tuple(map(float, b)) for b in bs])
+           for n, bs in DLIB_BOXES.items()]
+    justin = cv2.imread(str(SAMPLES / "fer_justin.jpg"))
+    box = consensus(justin, ssd, yunet)
+    if box is not None:
+        out.append(Source("fer_justin.jpg", justin, [box]))
+    rows = [r for r in csv.DictReader(open(WILD / "labels.csv")) if r["split"] == "tune"]
+    rng = np.random.default_rng(seed)
+    for i in rng.permutation(len(rows)):
+        if sum(s.name.startswith("wild:") for s in out) >= wild:
+            break
+        img = cv2.imread(str(WILD / rows[i]["file"]))
+        if img is None or min(img.shape[:2]) < 150:  # small film crops: too little to rescale
+            continue
+        box = consensus(img, ssd, yunet)
+        if box is not None:
+            out.append(Source("wild:" + rows[i]["file"], img, [box]))
+    return out
+
+
+def place(src: Source, width: int, background: np.ndarray, rng: np.random.Generator
+          ) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """A FRAME-sized frame with ``src`` rescaled so that its first face is ``width`` px wide."""
+    ref = src.boxes[0]
+    s = width / (ref[2] - ref[0])
+    img = cv2.resize(src.image, None, fx=s, fy=s,
+                     interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    boxes = [tuple(v * s for v in b) for b in src.boxes]
+    fw, fh = FRAME
+    h, w = img.shape[:2]
+    # choose a crop of img (when it is larger than the frame) that keeps the first face inside
+    x1, y1, x2, y2 = boxes[0]
+    cx0 = int(rng.uniform(max(0, x2 - fw), min(x1, w - fw) + 1)) if w > fw else 0
+    cy0 = int(rng.uniform(max(0, y2 - fh), min(y1, h - fh) + 1)) if h > fh else 0
+    crop = img[cy0:cy0 + fh, cx0:cx0 + fw]
+    ch, cw = crop.shape[:2]
+    px = int(rng.integers(0, fw - cw + 1))
+    py = int(rng.integers(0, fh - ch + 1))
+    frame = background.copy()
+    frame[py:py + ch, px:px + cw] = crop
+    dx, dy = px - cx0, py - cy0
+    placed = []
+    for b in boxes:
+        b = (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
+        if b[0] >= 0 and b[1] >= 0 and b[2] <= fw and b[3] <= fh:  # faces wholly in the frame
+            placed.append(b)
+    return frame, placed
+
+
+def noface_frames(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    out = []
+    for name in ("dlib_dogs.jpg", "fer_no-faces.jpg"):
+        img = cv2.imread(str(SAMPLES / name))
+        for _ in range(n):
+            s = rng.uniform(0.6, 1.6) * max(FRAME[0] / img.shape[1], FRAME[1] / img.shape[0])
+            big = cv2.resize(img, (max(int(np.ceil(img.shape[1] * s)), FRAME[0]),
+                                   max(int(np.ceil(img.shape[0] * s)), FRAME[1])))
+            y = int(rng.integers(0, big.shape[0] - FRAME[1] + 1))
+            x = int(rng.integers(0, big.shape[1] - FRAME[0] + 1))
+            out.append(big[y:y + FRAME[1], x:x + FRAME[0]].copy())
+    return out
+
+
+CONFIGS = {
+    # name: (detector, keyword arguments of make_detector, SsdOnnxFaceDetector overrides)
+    "ssd_tf": ("ssd_tf", {}, {}),
+    "ssd": ("ssd", {}, {}),
+    "ssd_onnxruntime": ("ssd", {"runtime": "onnxruntime"}, {}),
+    "ssd_opencv": ("ssd", {"runtime": "opencv"}, {}),
+    "ssd_no_closeup": ("ssd", {}, {"passes": "full"}),
+    "ssd_512": ("ssd", {}, {"passes": "512"}),
+    "yunet": ("yunet", {}, {}),
+}
+
+
+def build(name: str, threshold: float | None):
+    from fer_ros.core.ssd_detector import SsdPass
+
+    detector, kwargs, overrides = CONFIGS[name]
+    det = make_detector(detector, **({"score_threshold": threshold} if threshold else {}), **kwargs)
+    if overrides.get("passes") == "full":
+        det.passes = det.passes[:1]
+    elif overrides.get("passes") == "512":
+        det.passes = (SsdPass(0.0, (512, 384), 0.45),) + det.passes[1:]
+    return det
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wild", type=int, default=40, help="wild-dev tune photos as face sources")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--threshold", type=float, help="score threshold for all (default: each "
+                    "detector's own default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    names = args.configs.split(",")
+    if "ssd_tf" not in names:
+        names.insert(0, "ssd_tf")
+    rng = np.random.default_rng(args.seed)
+    sources = load_sources(args.wild, args.seed)
+    bg = cv2.resize(cv2.imread(str(SAMPLES / "fer_no-faces.jpg")), FRAME)
+    frames = []
+    for width in BUCKETS:
+        for src in sources:
+            frames.append(place(src, width, bg, rng) + (width,))
+    for img in noface_frames(rng, 10):
+        frames.append((img, [], None))
+    print(f"{len(sources)} face sources, {len(frames)} frames", file=sys.stderr)
+    detectors = {n: build(n, args.threshold) for n in names}
+    tallies = {n: Tally() for n in names}
+    for frame, boxes, width in frames:
+        for n, det in detectors.items():
+            t0 = time.perf_counter()
+            found = det.detect(frame)
+            tallies[n].ms.append((time.perf_counter() - t0) * 1e3)
+            dets = [corners(d.box) for d in found]
+            used = set()
+            for b in boxes:
+                best = max(((iou(b, d), j) for j, d in enumerate(dets) if j not in used),
+                           default=(0.0, -1))
+                if best[0] >= 0.5:
+                    used.add(best[1])
+                t = tallies[n]
+                t.total[width] = t.total.get(width, 0) + 1
+                t.found[width] = t.found.get(width, 0) + (best[0] >= 0.5)
+            fps = len(dets) - len(used)
+            if width is None:
+                tallies[n].fp_noface += fps
+                tallies[n].noface_frames += 1
+            else:
+                tallies[n].fp_face += fps
+                tallies[n].face_frames += 1
+    base = statistics.median(tallies["ssd_tf"].ms)
+    header = "config".ljust(16) + "".join(f"{w:>5}" for w in BUCKETS) + \
+        "  fp/face fp/noface  ms/frame  x ssd_tf"
+    print(f"recall (%) by face width (px) in {FRAME[0]}x{FRAME[1]} frames; load "
+          f"{os.getloadavg()[0]:.1f}")
+    print(header)
+    report = {}
+    for n, t in tallies.items():
+        recall = {w: t.found.get(w, 0) / max(t.total.get(w, 1), 1) for w in BUCKETS}
+        ms = statistics.median(t.ms)
+        report[n] = {"recall": recall, "fp_per_face_frame": t.fp_face / max(t.face_frames, 1),
+                     "fp_per_noface_frame": t.fp_noface / max(t.noface_frames, 1),
+                     "ms_per_frame": ms, "ratio_to_ssd_tf": ms / base,
+                     "faces_per_bucket": t.total.get(BUCKETS[0], 0)}
+        print(n.ljust(16) + "".join(f"{100 * recall[w]:5.0f}" for w in BUCKETS) +
+              f"  {report[n]['fp_per_face_frame']:7.3f} {report[n]['fp_per_noface_frame']:9.2f}"
+              f"  {ms:8.1f}  {ms / base:8.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

