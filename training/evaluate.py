@@ -1,11 +1,20 @@
-"""Evaluate a classifier checkpoint on a FER2013 split.
+"""Evaluate a classifier checkpoint: on a FER2013 split, or the whole report.
 
     python training/evaluate.py --checkpoint models/fer7.pt [--data PATH]
         [--split PrivateTest] [--flip] [--json] [--plot confusion.png]
+    python training/evaluate.py --checkpoint models/fer7.pt --report [--detector ssd]
+        [--plot-dir docs] [--json]
 
-Reports accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix (rows = true
-labels in checkpoint order) and the expected calibration error (15 bins), using the
-checkpoint's stored temperature.
+Split mode reports accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix
+(rows = true labels in checkpoint order) and the expected calibration error (15 bins), using
+the checkpoint's stored temperature.
+
+``--report``: FER2013 PrivateTest (original labels) on all 3,589 rows and on the 3,301 that
+are not copies of Training images (``../shared/data/fer2013_test_train_duplicates.csv``);
+FER+ PrivateTest, FERPlus majority labels (3,152 images; FER+ classes the model lacks, e.g.
+contempt for a 7-class model, count as wrong; disgust counts as angry for a 6-class model);
+and wild-dev ``dev`` through the whole detector pipeline (accuracy, face-found rate, macro-F1,
+per-class recall; confusion PNG with ``--plot-dir``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,71 @@ def evaluate(ckpt: dict, data: Path, split: str, flip: bool) -> dict:
     report.update({"split": split, "samples": int(len(probs)), "flip_tta": flip,
                    "labels": labels, "temperature": float(ckpt.get("temperature", 1.0))})
     return report
+
+
+def duplicate_rows(path: Path | None = None) -> set[int]:
+    """Data rows of test images that are copies of Training images."""
+    import csv
+
+    path = path or default_data_path().parent / "fer2013_test_train_duplicates.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (the list of test rows copied from Training)")
+    return {int(r["row"]) for r in csv.DictReader(open(path))}
+
+
+def full_report(ckpt: dict, data: Path, detector: str, flip: bool, plot_dir: Path | None,
+                name: str) -> dict:
+    """FER2013 (all / without copies), FER+ majority and wild-dev dev numbers of ``ckpt``."""
+    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+    from wild_eval import evaluate_wild, map_label, plot_confusion as plot_wild
+    from wild_eval import predict_largest_face
+
+    labels = ckpt["labels"]
+    fer_classes = 6 if "disgust" not in labels else 7
+    splits, _ = load_fer2013(data, num_classes=fer_classes)
+    test = splits["PrivateTest"]
+    logits = checkpoint_logits(ckpt, test.images, flip_tta=flip)
+    pred = [labels[i] for i in logits.argmax(1).tolist()]
+    truth = [test.labels[i] for i in test.targets.tolist()]
+    copies = duplicate_rows()
+    keep = [int(r) not in copies for r in test.rows]
+    correct = [p == t for p, t in zip(pred, truth)]
+    out: dict = {"checkpoint": name, "labels": labels, "flip_tta": flip,
+                 "fer2013_private_all": float(np.mean(correct)),
+                 "fer2013_private_no_copies": float(np.mean([c for c, k in zip(correct, keep) if k])),
+                 "fer2013_private_no_copies_images": int(sum(keep))}
+    _, _, major = targets_for_rows(test.rows, read_votes(default_votes_path()))
+    has = major >= 0
+    fer_truth = [map_label(FERPLUS_LABELS[m], labels) for m in major[has]]
+    fer_pred = [p for p, h in zip(pred, has) if h]
+    out["ferplus_private_majority"] = float(np.mean([p == t for p, t in zip(fer_pred, fer_truth)]))
+    out["ferplus_private_images"] = int(has.sum())
+
+    from fer_ros.core.factory import build_pipeline
+    from fer_ros.params import load_defaults
+
+    params = {**load_defaults(), "detector": detector, "tracking": False, "flip_tta": flip}
+    params["classifier_model"] = str(name)
+    pipeline = build_pipeline(params)
+    wild, _ = evaluate_wild(predict_largest_face(pipeline), labels, "dev")
+    out["wild_dev"] = wild
+    out["wild_dev_detector"] = detector
+    if plot_dir is not None:
+        plot_wild(wild, plot_dir / f"{Path(name).stem}_wild_dev_confusion.png",
+                  f"{Path(name).stem} on wild-dev dev ({detector})")
+    return out
+
+
+def print_full(report: dict) -> None:
+    w = report["wild_dev"]
+    print(f"{report['checkpoint']}: FER2013 PrivateTest {100 * report['fer2013_private_all']:.1f} % "
+          f"(without copies of Training, {report['fer2013_private_no_copies_images']} images: "
+          f"{100 * report['fer2013_private_no_copies']:.1f} %), FER+ PrivateTest majority "
+          f"{100 * report['ferplus_private_majority']:.1f} % "
+          f"({report['ferplus_private_images']} images)")
+    print(f"  wild-dev dev ({report['wild_dev_detector']}): accuracy {100 * w['accuracy']:.1f} %, "
+          f"face found {100 * w['face_found']:.1f} %, macro-F1 {w['macro_f1']:.3f}; recall "
+          + ", ".join(f"{k} {100 * v['recall']:.0f}" for k, v in w["per_class"].items()))
 
 
 def plot_confusion(report: dict, out: Path) -> None:
@@ -91,9 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", type=Path, help="write the confusion matrix PNG here")
+    parser.add_argument("--report", action="store_true",
+                        help="FER2013 (all / without copies), FER+ and wild-dev dev numbers")
+    parser.add_argument("--detector", default="ssd", help="detector for wild-dev (--report)")
+    parser.add_argument("--plot-dir", type=Path, help="wild-dev confusion PNG here (--report)")
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
+        if args.report:
+            full = full_report(ckpt, args.data or default_data_path(), args.detector, args.flip,
+                               args.plot_dir, str(args.checkpoint))
+            print(json.dumps(full)) if args.json else print_full(full)
+            return 0
         report = evaluate(ckpt, args.data or default_data_path(), args.split, args.flip)
     except (FerError, ValueError, FileNotFoundError) as exc:
         print(f"evaluate.py: {exc}", file=sys.stderr)

@@ -165,6 +165,12 @@ def main(argv: list[str]) -> int:
         print(f"init_from {cfg.init_from}: {len(usable)}/{len(own)} tensors loaded")
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    ema = None
+    if cfg.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
+                            use_buffers=True)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     if cfg.max_train_batches:
         steps_per_epoch = min(steps_per_epoch, cfg.max_train_batches)
@@ -182,6 +188,8 @@ def main(argv: list[str]) -> int:
     best = {"fer2013": -1.0, "ferplus": -1.0, "wild": -1.0}
     if state is not None:
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
@@ -190,7 +198,7 @@ def main(argv: list[str]) -> int:
         print(f"resumed from {out_dir / 'last.pt'} at epoch {state['epoch']}")
 
     def save_best(head: str, head_labels: list[str], name: str, meta: dict) -> None:
-        net = model.export(head)
+        net = scored.export(head)
         save_checkpoint(make_checkpoint(net, head_labels, norm, {**meta, "head": head}),
                         out_dir / name)
 
@@ -220,14 +228,17 @@ def main(argv: list[str]) -> int:
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
             bar.update(step + 1, f"loss {total_loss / seen:.3f}")
         bar.close()
-        val_logits, val_extra = predict_logits(model, x_val, cfg)
+        scored = ema.module if ema is not None else model  # what is evaluated and saved
+        val_logits, val_extra = predict_logits(scored, x_val, cfg)
         val_acc = accuracy(val_logits, y_val)
-        tta_logits, tta_extra = predict_logits(model, x_val, cfg, flip_tta=True)
+        tta_logits, tta_extra = predict_logits(scored, x_val, cfg, flip_tta=True)
         val_acc_tta = accuracy(tta_logits, y_val)
         record = {
             "epoch": epoch, "train_loss": total_loss / seen, "train_acc": correct / seen,
@@ -252,7 +263,7 @@ def main(argv: list[str]) -> int:
                           {**meta, "public_test_ferplus_accuracy": record["val_ferplus_acc"]})
                 marks.append("ferplus")
         if wild is not None:
-            main_w, extra_w = predict_logits(model, wild[0], cfg)
+            main_w, extra_w = predict_logits(scored, wild[0], cfg)
             record["wild_tune_acc"] = accuracy(main_w, wild[1]) if len(labels) == 7 else None
             if extra_w is not None:
                 seven = extra_w[:, FER2013_ORDER]
@@ -265,7 +276,8 @@ def main(argv: list[str]) -> int:
         record["seconds"] = time.perf_counter() - t0
         save_checkpoint({"config": cfg.to_dict(), "model": model.state_dict(),
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "generator": gen.get_state(), "epoch": epoch, "best": best},
+                         "generator": gen.get_state(), "epoch": epoch, "best": best,
+                         **({"ema": ema.state_dict()} if ema is not None else {})},
                         out_dir / "last.pt")
         with open(out_dir / "log.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")

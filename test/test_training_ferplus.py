@@ -1,0 +1,167 @@
+"""FER+ targets, the two-head training, wild-dev scoring and the real-face fine-tune."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "training"))
+
+from ferplus import (  # noqa: E402
+    FER2013_ORDER, FERPLUS_LABELS, majority_label, read_votes, seven_class_head, soft_target,
+    targets_for_rows,
+)
+from test_training import write_tiny_csv  # noqa: E402
+
+from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint  # noqa: E402
+from fer_ros.core.network import DEFAULT_ARCH, build_network  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+VOTES = SHARED / "data" / "ferplus_votes.csv.gz"
+COLUMNS = "row,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+
+
+def test_majority_rule_follows_ferplus():
+    v = np.array([0, 8, 1, 1, 0, 0, 0, 0, 0, 0], float)  # single votes are outliers
+    assert majority_label(v) == 1
+    np.testing.assert_allclose(soft_target(v), np.eye(8)[1])
+    assert majority_label(np.array([4, 0, 0, 0, 4, 0, 0, 0, 2, 0], float)) == -1  # no majority
+    assert majority_label(np.array([2, 0, 0, 0, 0, 0, 0, 0, 0, 8], float)) == -1  # not a face
+    assert soft_target(np.array([0, 0, 0, 0, 0, 0, 0, 0, 9, 1], float)) is None
+    t = soft_target(np.array([6, 0, 0, 0, 3, 0, 0, 0, 1, 0], float))
+    np.testing.assert_allclose(t[[0, 4]], [2 / 3, 1 / 3])
+
+
+def test_ferplus_order_maps_to_fer2013_classes():
+    # FER2013 order: angry, disgust, fear, happy, sad, surprise, neutral
+    assert [FERPLUS_LABELS[i] for i in FER2013_ORDER] == [
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    w, b = np.arange(8 * 3).reshape(8, 3), np.arange(8)
+    w7, b7 = seven_class_head(w, b)
+    assert b7.tolist() == FER2013_ORDER and w7.shape == (7, 3)
+
+
+@pytest.mark.skipif(not VOTES.exists(), reason="../shared FER+ votes not present")
+def test_real_votes_give_ferplus_counts():
+    """The majority rule reproduces FERPlus's usable-image counts on the joined votes."""
+    sys.path.insert(0, str(REPO / "training"))
+    from dataset import default_data_path, load_fer2013
+
+    splits, _ = load_fer2013(default_data_path())
+    votes = read_votes(VOTES)
+    counts = {s: int((targets_for_rows(splits[s].rows, votes)[2] >= 0).sum()) for s in splits}
+    assert counts == {"Training": 25059, "PublicTest": 3199, "PrivateTest": 3152}
+
+
+def test_two_head_export_matches_the_training_network():
+    from train import TwoHeadNet
+
+    torch.manual_seed(0)
+    model = TwoHeadNet(build_network(DEFAULT_ARCH, 7), 8).eval()
+    x = torch.randn(3, 1, 48, 48)
+    main, extra = model(x)
+    torch.testing.assert_close(model.export("main").eval()(x), main)
+    torch.testing.assert_close(model.export("extra").eval()(x), extra)
+    torch.testing.assert_close(model.export("extra7").eval()(x), extra[:, FER2013_ORDER])
+
+
+def _tiny_votes(path: Path, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    with open(path, "w") as fh:
+        fh.write(COLUMNS + "\n")
+        for r in range(rows):
+            v = np.zeros(10, int)
+            v[r % 8] = 7
+            v[rng.integers(0, 8)] += 3
+            fh.write(",".join(map(str, [r, *v])) + "\n")
+
+
+def test_training_with_ferplus_head_writes_three_checkpoints(tmp_path):
+    data = tmp_path / "tiny.csv"
+    write_tiny_csv(data, {"Training": 210, "PublicTest": 70, "PrivateTest": 70})
+    votes = tmp_path / "votes.csv"
+    _tiny_votes(votes, 350)
+    crops = tmp_path / "wild.npz"
+    rng = np.random.default_rng(1)
+    np.savez(crops, images=rng.integers(0, 255, (20, 48, 48), dtype=np.uint8),
+             targets=np.arange(20) % 7)
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(REPO / "training" / "train.py"), f"--data={data}",
+           f"--out_dir={out}", "--epochs=1", "--widths=8,16", "--batch_size=32",
+           "--progress=false", "--ferplus_weight=1.0", f"--ferplus_votes={votes}",
+           f"--wild_crops={crops}", "--ema_decay=0.9"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "FER_CACHE_DIR": str(tmp_path / "c")})
+    assert proc.returncode == 0, proc.stderr
+    labels = {n: load_checkpoint(out / n)["labels"] for n in ("best.pt", "best_ferplus.pt",
+                                                              "best_wild.pt")}
+    assert labels["best_ferplus.pt"] == FERPLUS_LABELS
+    assert labels["best.pt"] == labels["best_wild.pt"] == [
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert {"val_ferplus_acc", "wild_tune_acc", "wild_tune_acc_ferplus"} <= record.keys()
+    assert network_from_checkpoint(load_checkpoint(out / "best_ferplus.pt")).num_classes == 8
+
+
+def test_identity_split_keeps_people_on_one_side_and_classes_on_both():
+    from finetune_wild import identity_split
+
+    rng = np.random.default_rng(0)
+    ids = np.array([f"p{i}" for i in rng.integers(0, 60, 400)])
+    targets = rng.integers(0, 7, 400)
+    targets[:6] = 2  # a rare class
+    val = identity_split(ids, targets, 0.25, seed=3)
+    assert not set(ids[val]) & set(ids[~val])
+    assert 0.1 < val.mean() < 0.45
+    for c in range(7):
+        assert (targets[~val] == c).any()
+
+
+def test_balance_bias_raises_a_starved_class():
+    from finetune_wild import balance_bias
+
+    rng = np.random.default_rng(0)
+    targets = np.repeat(np.arange(3), 50)
+    logits = rng.normal(0, 0.3, (150, 3))
+    logits[np.arange(150), targets] += 1.0
+    logits[:, 1] -= 1.5  # class 1 is never predicted
+    bias = balance_bias(logits, targets)
+    before = ((logits.argmax(1) == targets) & (targets == 1)).sum()
+    after = (((logits + bias).argmax(1) == targets) & (targets == 1)).sum()
+    assert before < 10 < after and bias[1] > bias[0]
+
+
+def test_wild_scoring_counts_no_face_as_wrong(tmp_path):
+    from wild_eval import NO_FACE, evaluate_wild, score
+
+    r = score(["happy", "sad", "sad"], ["happy", NO_FACE, "happy"], ["happy", "sad"])
+    assert r["accuracy"] == pytest.approx(1 / 3) and r["face_found"] == pytest.approx(2 / 3)
+    assert r["per_class"]["sad"]["recall"] == 0 and r["confusion"] == [[1, 0, 0], [1, 0, 1]]
+    samples = SHARED / "samples"
+    if not samples.is_dir():
+        pytest.skip("../shared samples not present")
+    (tmp_path / "images").mkdir()
+    rows = [("images/a.jpg", "happy"), ("images/b.jpg", "disgust")]
+    shutil.copyfile(samples / "fer_justin.jpg", tmp_path / rows[0][0])
+    shutil.copyfile(samples / "fer_no-faces.jpg", tmp_path / rows[1][0])
+    with open(tmp_path / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "label", "split", "identity"])
+        for f, lab in rows:
+            w.writerow([f, lab, "dev", f])
+    seen = []
+    report, out = evaluate_wild(lambda bgr: seen.append(bgr.shape) or "happy",
+                                ["angry", "fear", "happy", "sad", "surprise", "neutral"],
+                                "dev", tmp_path)
+    assert [o["label"] for o in out] == ["happy", "angry"]  # 6 classes: disgust -> angry
+    assert report["accuracy"] == 0.5 and len(seen) == 2
