@@ -31,8 +31,13 @@ from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.node.conversions import bgr_to_image  # noqa: E402
 from fer_ros.node.frame_reader import letterbox  # noqa: E402
 
+# A test run started with SIGINT ignored (a background job of a script) would hand that on to
+# the node, which rightly keeps ignoring it; the signals tested here need it handled.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 PHOTO = SHARED_DIR / "samples" / "fer_justin.jpg"
-pytestmark = pytest.mark.skipif(not PHOTO.is_file(), reason="../shared/samples is absent")
+needs_photo = pytest.mark.skipif(not PHOTO.is_file(), reason="../shared/samples is absent")
 EXIT_LIMIT_S = 2.0
 BAD_LINE = re.compile(r"Traceback|\bERROR\b|\bError\]|Segmentation fault|Aborted|terminate called")
 SEGMENT = re.compile(r"/dev/shm/fastrtps_[0-9a-f]+$")  # a Fast DDS participant's SHM segment
@@ -141,6 +146,7 @@ SIGNAL_RUNS = [
 ]
 
 
+@needs_photo
 def test_stop_signals_while_frames_flow_exit_cleanly(ros):
     frames = Frames(ros)
     results = []
@@ -188,3 +194,32 @@ def test_stop_signals_at_start_up_and_without_frames_exit_cleanly(ros, moment, s
     assert run.proc.returncode == 0, output
     assert not run.bad_lines(), output
     assert elapsed <= EXIT_LIMIT_S, (elapsed, output)
+
+
+STOP_PROBE = """
+import os, signal, sys, time
+from fer_ros.node import shutdown
+stop = shutdown.install()
+print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+      signal.getsignal(signal.SIGTERM) == stop._handle, flush=True)
+if sys.argv[1] == "defer":
+    stop.defer()
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(0.1)
+print("still running", stop.requested, stop.signal_name, flush=True)
+"""
+
+
+@pytest.mark.parametrize("phase", ["importing", "defer"])
+def test_stop_signals_before_and_after_defer(phase):
+    """Before defer() (the imports) a signal ends the process with 0 at once; after it, the
+    first sets the request, the second is ignored. SIGINT ignored at start stays ignored."""
+    import sys
+
+    cmd = ["bash", "-c", 'trap "" INT; exec "$0" -c "$1" "$2"', sys.executable, STOP_PROBE, phase]
+    result = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "True True"
+    assert lines[1:] == ([] if phase == "importing" else ["still running True SIGTERM"])

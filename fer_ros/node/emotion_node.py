@@ -9,7 +9,6 @@ counted as skipped.
 
 from __future__ import annotations
 
-import gc
 import sys
 import threading
 import time
@@ -242,9 +241,6 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if rclpy.ok():
             rclpy.shutdown()
-        # rclpy's LifecycleNode.destroy_node() leaves its state machine, which keeps the DDS
-        # participant (and its shared-memory segment) alive until it is collected
-        gc.collect()
 
 
 def _run(stop: shutdown.StopSignals) -> int:
@@ -276,6 +272,7 @@ def _run(stop: shutdown.StopSignals) -> int:
             executor.shutdown()
         if node is not None:
             node.destroy_node()
+            shutdown.release_state_machine(node)
 
 
 if __name__ == "__main__":
