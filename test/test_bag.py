@@ -259,40 +259,140 @@ def classifier_args(tmp_path: Path) -> list[str]:
         return ["-p", f"classifier_model:={tmp_path / 'untrained.pt'}"]
 
 
+def _html_parts(page: str) -> tuple[dict[str, str], dict[str, bytes], dict]:
+    """(data-key -> cell text, plot name -> PNG bytes, embedded report) of a report page."""
+    import base64
+    import html as html_lib
+    import re
+
+    cells = {k: html_lib.unescape(v) for k, v in re.findall(r'data-key="([^"]+)">([^<]*)<', page)}
+    plots = {k: base64.b64decode(v) for k, v in
+             re.findall(r'data-plot="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)}
+    blob = re.search(r'<script type="application/json" id="report-json">(.*?)</script>', page, re.S)
+    return cells, plots, json.loads(blob.group(1).replace("<\\/", "</"))
+
+
+def _check_report_page(folder: Path, report: dict) -> None:
+    """report.html: self-contained, its numbers are report.json's, its plots decode to images
+    of the declared size (and are the PNG files beside it)."""
+    from fer_ros.bag.report_plots import MAX_TRACKS, figure_size
+
+    page = (folder / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+    cells, plots, embedded = _html_parts(page)
+    assert embedded == report
+    assert cells["frames_published"] == str(report["frames_published"])
+    assert cells["frames_answered"] == str(report["frames_answered"])
+    assert cells["answered_ratio"] == f"{100 * report['answered_ratio']:.1f} %"
+    assert cells["fps"] == f"{report['fps']:.2f} frames/s"
+    for key in ("p50", "p95", "max"):
+        assert cells[f"latency_ms.{key}"] == f"{report['latency_ms'][key]:.1f} ms"
+    assert cells["accuracy"] == f"{100 * report['accuracy']:.1f} %"
+    with Reader(folder / "results") as reader:  # the tracks the node reported
+        store = typestore()
+        ids = {e.id for _, _, d in reader.messages()
+               for e in store.deserialize_cdr(bytes(d), "fer_msgs/msg/EmotionArray").emotions}
+    expected = {"timeline": figure_size("timeline", min(MAX_TRACKS, len(ids))),
+                "latency": figure_size("latency"), "confusion": figure_size("confusion")}
+    assert set(plots) == set(expected)
+    for name, png in plots.items():
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and (image.shape[1], image.shape[0]) == expected[name], name
+        assert png == (folder / f"{name}.png").read_bytes()
+        assert image.std() > 5  # not a blank canvas
+
+
 @pytest.mark.skipif(not WOMAN.is_file(), reason=f"{WOMAN} is absent (../shared/samples)")
-def test_evaluate_sample_video(tmp_path):
+def test_evaluate_compare_sample_video_ssd_vs_yunet(tmp_path):
     frames = 30
     bag = tmp_path / "woman"
     assert cli.main(["from-video", str(WOMAN), str(bag), "--max-frames", str(frames), "-q"]) == 0
     labels = tmp_path / "labels.csv"
     labels.write_text("frame,label\n" + "".join(f"{i},happy\n" for i in range(0, frames, 2)))
+    configs = []
+    for detector in ("ssd", "yunet"):
+        path = tmp_path / f"{detector}.yaml"
+        path.write_text(f'/**:\n  ros__parameters:\n    detector: "{detector}"\n')
+        configs.append(str(path))
     out = tmp_path / "eval"
     run = fer_bag("evaluate", str(bag), "--json", "--lockstep", "--out", str(out),
-                  "--labels", str(labels), *classifier_args(tmp_path), timeout=240)
+                  "--labels", str(labels), "--compare", *configs, *classifier_args(tmp_path),
+                  timeout=400)
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(run.stdout.strip().splitlines()) == 1  # exactly one JSON object
-    report = json.loads(run.stdout)
-    assert set(report) == {"frames_published", "frames_answered", "answered_ratio", "fps",
-                           "latency_ms", "faces_per_frame", "label_histogram", "accuracy",
-                           "confusion"}
-    assert report["frames_published"] == frames
-    assert report["answered_ratio"] >= 0.9
-    assert 0.9 <= report["faces_per_frame"] <= 1.1  # one woman in every frame
-    assert report["fps"] > 0
-    lat = report["latency_ms"]
-    assert 0 < lat["p50"] <= lat["p95"] <= lat["max"] < 60_000
-    assert sum(report["label_histogram"].values()) == round(
-        report["faces_per_frame"] * report["frames_answered"])
-    conf = report["confusion"]
-    assert sum(map(sum, conf["matrix"])) == conf["frames"] >= 0.9 * frames / 2
-    happy_row = conf["matrix"][conf["labels"].index("happy")]
-    assert report["accuracy"] == round(happy_row[conf["labels"].index("happy")] / conf["frames"], 4)
-    assert json.loads((out / "report.json").read_text()) == report
-    conns, answers = read_bag(out / "results")
-    assert conns[0].msgtype == "fer_msgs/msg/EmotionArray"
-    assert len(answers) >= report["frames_answered"]
-    assert len((out / "frames.csv").read_text().splitlines()) == frames + 1
-    assert "waiting for Image" in (out / "node.log").read_text()
+    doc = json.loads(run.stdout)
+    assert doc == json.loads((out / "compare.json").read_text())
+    assert list(doc["configs"]) == ["ssd", "yunet"]
+    by_frame = {}
+    for name, config in doc["configs"].items():
+        report = config["report"]
+        assert set(report) == {"frames_published", "frames_answered", "answered_ratio", "fps",
+                               "latency_ms", "faces_per_frame", "label_histogram",
+                               "frames_unanswered", "node", "accuracy", "confusion"}
+        assert report["frames_published"] == frames
+        assert report["answered_ratio"] >= 0.9
+        assert 0.9 <= report["faces_per_frame"] <= 1.1  # one woman in every frame
+        # the node's counters as of its last diagnostics (1 s period) before it stopped
+        assert 0 < report["node"]["frames_processed"] <= report["frames_answered"]
+        assert report["node"]["frames_bad"] == 0
+        lat = report["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["max"] < 60_000
+        assert sum(report["label_histogram"].values()) == round(
+            report["faces_per_frame"] * report["frames_answered"])
+        conf = report["confusion"]
+        assert sum(map(sum, conf["matrix"])) == conf["frames"] >= 0.9 * frames / 2
+        happy_row = conf["matrix"][conf["labels"].index("happy")]
+        assert report["accuracy"] == round(happy_row[conf["labels"].index("happy")]
+                                           / conf["frames"], 4)
+        folder = out / name
+        assert json.loads((folder / "report.json").read_text()) == report
+        _check_report_page(folder, report)
+        conns, answers = read_bag(folder / "results")
+        assert conns[0].msgtype == "fer_msgs/msg/EmotionArray"
+        qos = conns[0].ext.offered_qos_profiles  # the node's publisher, not []
+        assert qos and qos[0].reliability.name == "RELIABLE"
+        assert len(answers) >= report["frames_answered"]
+        rows = (folder / "frames.csv").read_text().splitlines()
+        assert len(rows) == frames + 1
+        by_frame[name] = {int(r.split(",")[0]): r.split(",")[4] for r in rows[1:]
+                          if r.split(",")[3] == "1"}
+        assert "waiting for Image" in (folder / "node.log").read_text()
+    both = set(by_frame["ssd"]) & set(by_frame["yunet"])
+    assert doc["frames_answered_by_both"] == len(both) >= 0.9 * frames
+    same = sum(by_frame["ssd"][i] == by_frame["yunet"][i] for i in both)
+    assert doc["label_agreement"] == round(same / len(both), 4)
+    cells, plots, embedded = _html_parts((out / "compare.html").read_text())
+    assert embedded == doc and cells["A.frames_published"] == cells["B.frames_published"] == "30"
+    assert {"ssd-latency", "yunet-latency", "ssd-timeline", "yunet-timeline"} <= set(plots)
+
+
+def test_evaluate_stops_with_the_node_refusal_when_nothing_is_answered(tmp_path):
+    from test_bag_files import Rosbag2Topic, images, write_mcap, write_metadata
+
+    depth = Rosbag2Topic("/camera/depth", "sensor_msgs/msg/Image",  # a depth camera's bag
+                         images(40, encoding="32FC1", width=32, height=24),
+                         reliability="reliable")
+    bag = tmp_path / "depth"
+    bag.mkdir()
+    write_mcap(bag / "depth_0.mcap", [depth])
+    write_metadata(bag, "mcap", ["depth_0.mcap"], [depth])
+    out = tmp_path / "eval"
+    run = fer_bag("evaluate", str(bag), "--lockstep", "--out", str(out), "-q",
+                  *classifier_args(tmp_path), timeout=300)
+    assert run.returncode == 1, run.stderr[-2000:]
+    err = run.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "answered none of the" in err and "refused: unsupported image encoding '32FC1'" in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames_answered"] == 0
+    # stopped once the node's own counters showed STOP_AFTER_REFUSED refusals, not after 40
+    assert 5 <= report["frames_published"] <= 8 < 40
+    (reason, count), = report["frames_unanswered"].items()
+    assert reason.startswith("unsupported image encoding '32FC1'")
+    assert count == report["frames_published"] and f"{count} refused: " in err
+    assert report["node"]["frames_bad"] >= 5 and report["node"]["frames_processed"] == 0
+    assert "skipping a bad image: unsupported image encoding '32FC1'" in (out / "node.log").read_text()
+    assert (out / "report.html").is_file()
 
 
 def _one_line_error(capsys, args: list[str], expected: str) -> None:
@@ -318,13 +418,26 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, video, capsys):
     _one_line_error(capsys, ["play", str(tmp_path / "empty")], "no metadata.yaml")
     _one_line_error(capsys, ["play", str(bag), "--topics", "/nope"], "topic /nope is not in the bag")
     _one_line_error(capsys, ["evaluate", str(bag), "--image-topic", "/nope"], "topic /nope is not")
-    _one_line_error(capsys, ["play", str(odd)], "unknown message type nosuch_msgs/msg/Thing")
+    _one_line_error(capsys, ["play", str(odd)], "nothing to play: topic /odd (1 messages): "
+                    "unknown message type nosuch_msgs/msg/Thing")
     _one_line_error(capsys, ["evaluate", str(odd)], "no sensor_msgs/msg/Image")
     _one_line_error(capsys, ["from-video", missing, str(tmp_path / "x")], "no such file")
     _one_line_error(capsys, ["from-video", str(path), str(bag)], "already exists")
     _one_line_error(capsys, ["record", str(tmp_path / "rec"), "/nope", "--discovery-timeout", "1"],
                     "topic /nope has no publisher")
     assert not (tmp_path / "rec").exists()
+    frames = tmp_path / "frames"  # 2 good images, then a broken one: no partial bag is left
+    frames.mkdir()
+    for k in range(2):
+        cv2.imwrite(str(frames / f"{k}.png"), np.full((8, 8, 3), 9 * k, np.uint8))
+    (frames / "2.png").write_bytes(b"\x89PNG broken")
+    _one_line_error(capsys, ["from-video", str(frames), str(tmp_path / "partial"), "--fps", "5",
+                             "-q"], "unreadable image")
+    assert not (tmp_path / "partial").exists()
+    empty_topic = tmp_path / "no_frames"  # an image topic with 0 messages: nothing to evaluate
+    with Writer(empty_topic, version=9) as writer:
+        writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=typestore())
+    _one_line_error(capsys, ["evaluate", str(empty_topic)], "holds no messages: nothing to evaluate")
     # and as a real process: exit code 2, one line, no traceback
     run = fer_bag("play", missing)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr

@@ -1,12 +1,18 @@
 """``fer-bag``: make, play, record and evaluate rosbag2 bags for fer_ros (no ros2 CLI needed).
 
     fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
-                       [--frame-id ID] [--max-frames N]
-    fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable] [--wait-for-subscribers [S]]
+                       [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
+    fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
+                 [--wait-for-subscribers [S]]
     fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
+                   [--ros-distro jazzy|humble]
     fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
                      [--rate X] [--lockstep] [--max-frames N] [-p NAME:=VALUE ...]
+                     [--params-file F | --compare A.yaml B.yaml] [--reliable | --best-effort]
     fer-bag info BAG
+
+BAG: a rosbag2 folder (metadata.yaml + .mcap/.db3 files, split or zstd-compressed), a folder of
+storage files without metadata.yaml, or one .mcap / .db3 file.
 
 Bad input (bag path, topic, message type, option) is one line on stderr and exit code 2; a run
 that cannot finish (node died, nothing discovered) exit code 1; Ctrl-C exit code 130.
@@ -43,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0].split(": ", 1)[1])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     storage = dict(choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
+    distro = dict(choices=["jazzy", "humble"], default="jazzy",
+                  help="lay the bag out as this distro's ros2 bag does (default jazzy: metadata "
+                       "version 9, read by Jazzy, not Humble; humble: version 5, read by Humble "
+                       "and Jazzy)")
+
+    def qos_flags(p: argparse.ArgumentParser, what: str) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--reliable", dest="qos_override", action="store_const",
+                           const="reliable", help=f"publish {what} reliable (default: the QoS "
+                                                  "recorded in the bag)")
+        group.add_argument("--best-effort", dest="qos_override", action="store_const",
+                           const="best_effort", help=f"publish {what} best effort")
 
     p = sub.add_parser("from-video", help="a video file (or image folder) as a bag of images")
     p.add_argument("video")
@@ -58,15 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive(int), help="stop after this many frames")
     p.add_argument("--start-time", type=float, help="stamp of the first frame, s since the epoch "
                                                     "(default: now)")
+    p.add_argument("--ros-distro", **distro)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("play", help="publish a bag's messages at the recorded timing")
     p.add_argument("bag")
     p.add_argument("--rate", type=_positive(float), default=1.0, help="speed factor (default 1)")
     p.add_argument("--loop", action="store_true", help="play again and again (Ctrl-C stops)")
-    p.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics")
-    p.add_argument("--reliable", action="store_true",
-                   help="publish everything reliable (images are best effort by default)")
+    p.add_argument("--topics", nargs="+", metavar="TOPIC",
+                   help="only these topics (as named in the bag; a missing leading / is added "
+                        "when that name is not in the bag)")
+    qos_flags(p, "every topic")
     p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
                    metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
                                      "every topic")
@@ -79,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", **storage)
     p.add_argument("--discovery-timeout", type=_positive(float), default=10.0, metavar="S",
                    help="wait this long for the topics to appear (default 10)")
+    p.add_argument("--ros-distro", **distro)
     p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
 
     p = sub.add_parser("evaluate", help="play a bag into the emotion node and report")
@@ -98,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", dest="node_params", action="append", default=[],
                    metavar="NAME:=VALUE", help="parameter for the started node (repeatable)")
     p.add_argument("--params-file", help="ROS params file for the started node")
+    p.add_argument("--compare", nargs=2, metavar=("A.yaml", "B.yaml"),
+                   help="evaluate the bag twice, with each params file, and compare side by side")
     p.add_argument("--startup-timeout", type=_positive(float), default=120.0, metavar="S",
                    help="wait this long for the node to become active (default 120)")
-    p.add_argument("--reliable", action="store_true", help="publish the images reliable")
+    qos_flags(p, "the images")
     p.add_argument("--lockstep", action="store_true",
                    help="publish each image only once the previous one is answered (every "
                         "frame evaluated; fps = node throughput)")
@@ -118,21 +141,28 @@ def cmd_from_video(args: argparse.Namespace) -> int:
                         compressed=args.compressed, storage=args.storage, frame_id=args.frame_id,
                         max_frames=args.max_frames, jpeg_quality=args.jpeg_quality,
                         start_ns=None if args.start_time is None else round(args.start_time * 1e9),
-                        progress=not args.quiet)
+                        progress=not args.quiet, distro=args.ros_distro)
     print(f"{info.path}: {info.frames} x {info.msgtype} on {info.topic} at {info.fps:g} frames/s "
-          f"({args.storage})")
+          f"({args.storage}, {args.ros_distro} layout)")
     return 0
 
 
+def _notes(reader) -> None:
+    for note in reader.notes:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+
+
 def cmd_play(args: argparse.Namespace) -> int:
-    from .bagfile import open_bag, topic_connections
+    from .bagfile import open_bag
     from .player import BagPlayer
     from .session import RosSession
 
     with open_bag(args.bag) as reader:
-        conns = topic_connections(reader, args.topics)
+        _notes(reader)
+        topics = reader.select(args.topics)
         with RosSession("fer_bag_play") as session:
-            player = BagPlayer(session, reader, conns, rate=args.rate, reliable=args.reliable)
+            player = BagPlayer(session, reader, topics, rate=args.rate,
+                               qos_override=args.qos_override)
             if args.wait_for_subscribers and not player.wait_for_subscribers(args.wait_for_subscribers):
                 print(f"{PROG}: no subscriber on some topics after {args.wait_for_subscribers:g} s;"
                       " playing anyway", file=sys.stderr)
@@ -141,6 +171,8 @@ def cmd_play(args: argparse.Namespace) -> int:
                 count = player.play(loop=args.loop, progress=not args.quiet)
             except KeyboardInterrupt:
                 count = player.published
+            except BagError as exc:
+                raise type(exc)(f"{exc} ({player.published} messages were published)") from None
             print(f"published {count} messages in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     return 0
 
@@ -149,7 +181,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     from .recorder import record
 
     counts = record(args.out_bag, args.topics, storage=args.storage, duration=args.duration,
-                    discovery_timeout=args.discovery_timeout, progress=not args.quiet)
+                    discovery_timeout=args.discovery_timeout, progress=not args.quiet,
+                    distro=args.ros_distro)
     if not args.quiet:
         print(f"{args.out_bag}: " + ", ".join(f"{t} {n}" for t, n in counts.items()),
               file=sys.stderr)
@@ -161,33 +194,65 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .stats import format_table
 
     out = args.out or Path("out") / time.strftime("evaluate-%Y%m%d-%H%M%S")
+    if args.compare and args.params_file:
+        raise BagError("--compare gives the two params files: drop --params-file")
     opts = EvalOptions(
         bag=args.bag, out=out, image_topic=args.image_topic, labels=args.labels,
         spawn=not args.no_spawn, rate=args.rate, max_frames=args.max_frames,
         emotions_topic=args.emotions_topic, node_params=args.node_params,
         params_file=args.params_file, startup_timeout=args.startup_timeout,
-        reliable=args.reliable, lockstep=args.lockstep, progress=not args.quiet)
+        qos_override=args.qos_override, lockstep=args.lockstep, progress=not args.quiet)
+    if args.compare:
+        return _compare(args, opts, out)
     report = evaluate(opts)
     if args.json:
         print(json.dumps(report))
     else:
         mode = "lockstep" if args.lockstep else f"rate {args.rate:g}"
         print(format_table(report, f"fer-bag evaluate {args.bag} ({mode})"))
-        print(f"  results: {out}/ (results bag, frames.csv, report.json"
+        print(f"  results: {out}/ (report.html, report.json, plots, frames.csv, results bag"
               + (", node.log)" if opts.spawn else ")"))
+    return 0
+
+
+def _compare(args: argparse.Namespace, opts, out: Path) -> int:
+    from .compare import compare, format_compare
+    from .errors import BagRunError
+
+    doc = compare(opts, *args.compare)
+    print(json.dumps(doc) if args.json else format_compare(doc)
+          + f"\n  results: {out}/compare.html, compare.json and one folder per configuration")
+    empty = [n for n, c in doc["configs"].items() if not c["report"]["frames_answered"]]
+    if empty:
+        raise BagRunError(f"configuration {empty[0]} answered none of the frames (see "
+                          f"{doc['configs'][empty[0]]['out']}/report.html)")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .bagfile import open_bag
+    from .qos import play_profile
+    from .typestore import msg_class
 
     with open_bag(args.bag) as reader:
-        path = Path(args.bag)
-        files = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]
-        print(f"bag: {args.bag}  files: {', '.join(files)}  messages: {reader.message_count}  "
-              f"duration: {reader.duration / 1e9:.3f} s")
-        for topic, info in reader.topics.items():
-            print(f"  {topic}  {info.msgtype}  {info.msgcount} messages")
+        _notes(reader)
+        meta = reader.meta
+        layout = (f"metadata version {meta.version}" + (f", {meta.ros_distro}" if meta.ros_distro
+                                                       else "")) if meta else "no metadata.yaml"
+        compression = (f", {meta.compression_mode} compression {meta.compression_format}"
+                       if meta and meta.compression_mode not in ("", "none") else "")
+        print(f"bag: {args.bag}  storage: {reader.storage} ({layout}{compression})  files: "
+              f"{', '.join(p.name for p in reader.files)}")
+        print(f"messages: {reader.message_count}  duration: {reader.duration_ns / 1e9:.3f} s")
+        for topic in reader.topics.values():
+            try:
+                msg_class(topic.msgtype)
+                note = ""
+            except BagError:
+                note = "  (type not installed: play skips it)"
+            qos = play_profile(topic.qos)
+            print(f"  {topic.name}  {topic.msgtype}  {topic.count} messages  "
+                  f"plays {qos.reliability.name.lower()}/{qos.durability.name.lower()}{note}")
     return 0
 
 

@@ -5,17 +5,24 @@
    domain mixes in), or with ``spawn=False`` a running node is used (images are published on
    the bag's topic name, answers read from ``emotions_topic``). Playing starts once the node is
    active and discovered: its image subscription and its emotions publisher (both created on
-   activation) are matched.
-3. The images are played at the recorded timing / ``rate``. Recorded stamps are in the past,
-   so each image is **restamped with the current time when it is published** (8 bytes of the
-   CDR header, no decode); a map new stamp -> frame index (saved as frames.csv with the
-   original stamps) ties each answer, whose header is copied from its image, to its frame.
+   activation) are matched. The answers are then recorded into ``out/results`` (a rosbag2
+   bag that keeps the node's offered QoS).
+3. The images are played at the recorded timing / ``rate``, with the QoS they were recorded
+   with (``qos_override`` replaces the reliability). Recorded stamps are in the past, so each
+   image is **restamped with the current time when it is published** (8 bytes of the CDR
+   header, no decode); a map new stamp -> frame index (saved as frames.csv with the original
+   stamps) ties each answer, whose header is copied from its image, to its frame.
    Latency = receipt of the answer - that stamp (same host, same clock).
-   With ``lockstep`` the next image goes out only once the previous one is answered (or after
-   LOCKSTEP_TIMEOUT_S), so every frame is evaluated however slow the machine; fps is then the
-   node's throughput, not its real-time rate at the bag's frame rate.
-4. The node's answers are recorded, as received, into ``out/results`` (a rosbag2 bag).
-5. The report (stats.summarize) is saved as ``out/report.json`` and returned.
+   With ``lockstep`` the next image goes out only once the previous one is answered, refused
+   by the node (its diagnostics count it), or after LOCKSTEP_TIMEOUT_S.
+4. A node that answers nothing is detected: once STOP_AFTER_REFUSED frames were refused (the
+   node's own counters) or STOP_AFTER_SILENT lockstep frames timed out with no answer at all,
+   playing stops.
+5. Unanswered frames are counted per reason (refusals.py: the node's own refusal message).
+   The report (stats.summarize) is saved as ``out/report.json``, with plots and a
+   self-contained ``out/report.html`` (report_plots.py, report_html.py), and returned.
+   Nothing answered (or nothing played) is a BagRunError naming the reasons, after the files
+   are written.
 """
 
 from __future__ import annotations
@@ -30,18 +37,22 @@ from pathlib import Path
 from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rosbags.interfaces import Connection
 
-from .bagfile import header_stamp_ns, open_bag, topic_connections, with_header_stamp
+from .bagfile import header_stamp_ns, open_bag, with_header_stamp
 from .errors import BagError, BagRunError
 from .node_process import NodeProcess
+from .node_watch import NodeWatch
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
+from .reader import BagReader, Topic
 from .recorder import BagRecorder, absolute
+from .refusals import NOT_REFUSED, count_reasons, logged_refusals
 from .session import RosSession
 from .stats import Answer, load_labels, summarize
 from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
 
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
+STOP_AFTER_REFUSED = 5     # nothing answered and this many frames refused: stop playing
+STOP_AFTER_SILENT = 3      # lockstep, nothing answered, this many frames timed out: stop
 SETTLE_S = 2.0       # after the last image, wait this long without a new answer
 MAX_SETTLE_S = 30.0  # ... but no longer than this in all
 
@@ -59,36 +70,46 @@ class EvalOptions:
     node_params: list[str] = field(default_factory=list)   # "name:=value" for the spawned node
     params_file: str | None = None
     startup_timeout: float = 120.0
-    reliable: bool = False
+    qos_override: str | None = None   # "reliable" / "best_effort" for the played images
     lockstep: bool = False   # publish the next image only once the previous one is answered
     progress: bool = True
+    plots: bool = True
+    require_answers: bool = True  # nothing answered is a BagRunError (after the report)
 
 
-def image_connection(reader, topic: str | None) -> Connection:
-    """The one image connection to play; BagError when missing or ambiguous."""
-    if topic:
-        conns = topic_connections(reader, [topic])
-        bad = [c for c in conns if c.msgtype not in IMAGE_TYPES]
-        if bad:
-            raise BagError(f"topic {bad[0].topic} has type {bad[0].msgtype}, not "
+@dataclass
+class EvalResult:
+    report: dict[str, Any]
+    answers: list[Answer]
+    expected: dict[int, str] | None
+    out: Path
+
+
+def image_topic(reader: BagReader, name: str | None) -> Topic:
+    """The one image topic to play; BagError when missing or ambiguous."""
+    if name:
+        topic = reader.select([name])[0]
+        if topic.msgtype not in IMAGE_TYPES:
+            raise BagError(f"topic {topic.name} has type {topic.msgtype}, not "
                            "sensor_msgs/msg/Image or CompressedImage")
-    else:
-        conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES]
-        topics = sorted({c.topic for c in conns})
-        if not topics:
-            raise BagError(f"{reader.path}: no sensor_msgs/msg/Image or CompressedImage topic "
-                           f"(topics: {', '.join(sorted({c.topic for c in reader.connections}))})")
-        if len(topics) > 1:
-            raise BagError(f"{reader.path} has several image topics ({', '.join(topics)}): "
-                           "choose one with --image-topic")
-    if len({c.msgtype for c in conns}) > 1:
-        raise BagError(f"topic {conns[0].topic} has several types in the bag")
-    return conns[0]
+        return topic
+    topics = [t for t in reader.topics.values() if t.msgtype in IMAGE_TYPES]
+    if not topics:
+        raise BagError(f"{reader.path}: no sensor_msgs/msg/Image or CompressedImage topic "
+                       f"(topics: {', '.join(sorted(reader.topics)) or 'none'})")
+    if len(topics) > 1:
+        raise BagError(f"{reader.path} has several image topics "
+                       f"({', '.join(sorted(t.name for t in topics))}): choose one with "
+                       "--image-topic")
+    return topics[0]
 
 
-def _original_stamps(reader, conn: Connection, limit: int | None) -> list[int]:
+image_connection = image_topic  # the name fer_ros.demo uses
+
+
+def _original_stamps(reader: BagReader, topic: Topic, limit: int | None) -> list[int]:
     stamps = []
-    for _, _, data in reader.messages([conn]):
+    for _, _, data in reader.messages([topic]):
         if limit and len(stamps) >= limit:
             break
         stamps.append(header_stamp_ns(data))
@@ -103,7 +124,7 @@ class _Restamper:
         self.rows: list[tuple[int, int, int]] = []  # frame, original stamp, published stamp
         self._last = 0
 
-    def __call__(self, conn: Connection, index: int, data: bytes) -> bytes:
+    def __call__(self, topic: Topic, index: int, data: bytes) -> bytes:
         now = max(time.time_ns(), self._last + 1)
         self._last = now
         self.frame_of[now] = index
@@ -113,6 +134,12 @@ class _Restamper:
 
 def evaluate(opts: EvalOptions) -> dict[str, Any]:
     """Runs the evaluation; returns the report (also written to ``opts.out``/report.json)."""
+    return run_evaluation(opts).report
+
+
+def run_evaluation(opts: EvalOptions) -> EvalResult:
+    """The evaluation with its answers; BagRunError (after writing the report) when the node
+    answered nothing."""
     if opts.rate <= 0:
         raise BagError(f"--rate must be > 0 (got {opts.rate:g})")
     if not opts.spawn and (opts.node_params or opts.params_file):
@@ -120,55 +147,112 @@ def evaluate(opts: EvalOptions) -> dict[str, Any]:
                        "--no-spawn")
     if opts.max_frames is not None and opts.max_frames <= 0:
         raise BagError(f"--max-frames must be > 0 (got {opts.max_frames})")
+    if opts.params_file and not Path(opts.params_file).is_file():
+        raise BagError(f"{opts.params_file}: no such params file")
     with open_bag(opts.bag) as reader:
-        conn = image_connection(reader, opts.image_topic)
-        expected = None
-        if opts.labels:
-            expected = load_labels(opts.labels, _original_stamps(reader, conn, opts.max_frames))
+        topic = image_topic(reader, opts.image_topic)
+        if topic.count == 0:
+            raise BagError(f"topic {topic.name} holds no messages: nothing to evaluate")
+        stamps = _original_stamps(reader, topic, opts.max_frames)  # also finds a corrupt file
+        expected = load_labels(opts.labels, stamps) if opts.labels else None
         out = Path(opts.out)
         if (out / "results").exists():
             raise BagError(f"{out / 'results'} already exists: choose another --out folder")
         out.mkdir(parents=True, exist_ok=True)
         typestore()  # fer_msgs registered before anything is recorded
-        compressed = conn.msgtype == "sensor_msgs/msg/CompressedImage"
         with RosSession("fer_bag_evaluate") as session:
-            return _run(session, reader, conn, compressed, expected, out, opts)
+            published, answers, rows, counters = _run(session, reader, topic, out, opts)
+        answered = {a.frame for a in answers}
+        unanswered = _unanswered_reasons(reader, topic, rows, answered)
+    _write_frames_csv(out / "frames.csv", rows, answers)
+    report = summarize(published, answers, expected, unanswered, counters)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if opts.plots:
+        from .report_html import write_report_html
+
+        write_report_html(out, report, answers, rows, expected, title=f"fer-bag evaluate {opts.bag}")
+    result = EvalResult(report, answers, expected, out)
+    if not answers and opts.require_answers:
+        raise BagRunError(_nothing_answered(report, published, out, opts.spawn))
+    return result
 
 
-def _run(session: RosSession, reader, conn: Connection, compressed: bool,
-         expected: dict[int, str] | None, out: Path, opts: EvalOptions) -> dict[str, Any]:
+def _nothing_answered(report: dict[str, Any], published: int, out: Path, spawn: bool) -> str:
+    reasons = report["frames_unanswered"]
+    logged = logged_refusals(out / "node.log" if spawn else None)
+    parts = []
+    for reason, count in reasons.items():
+        parts.append(f"{count} x {reason}" if reason == NOT_REFUSED
+                     else f"{count} refused: {reason}")
+    extra = [r for r in logged if r not in reasons]
+    if extra:
+        parts.append(f"node.log also says: {extra[0]}")
+    where = f" (log: {out / 'node.log'})" if spawn else ""
+    return (f"the emotion node answered none of the {published} frames played: "
+            + "; ".join(parts) + where)
+
+
+def _unanswered_reasons(reader: BagReader, topic: Topic, rows: list[tuple[int, int, int]],
+                        answered: set[int]) -> dict[str, int]:
+    missing = {frame for frame, _, _ in rows} - answered
+    if not missing:
+        return {}
+
+    def frames():
+        for index, (_, _, data) in enumerate(reader.messages([topic])):
+            if index in missing:
+                yield data
+            if index >= max(missing):
+                break
+
+    return dict(count_reasons(topic.msgtype, frames()))
+
+
+def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
+         opts: EvalOptions) -> tuple[int, list[Answer], list[tuple[int, int, int]], dict | None]:
+    compressed = topic.msgtype == "sensor_msgs/msg/CompressedImage"
     suffix = "image_raw/compressed" if compressed else "image_raw"
     if opts.spawn:
         ns = f"/fer_bag_eval_{os.getpid()}"
-        image_topic, emotions_topic = f"{ns}/{suffix}", f"{ns}/emotions"
+        image_name, emotions_topic = f"{ns}/{suffix}", f"{ns}/emotions"
+        watch = NodeWatch(session, f"fer_ros: {ns}/emotion_node")
     else:
-        image_topic, emotions_topic = conn.topic, absolute(opts.emotions_topic)
+        image_name, emotions_topic = topic.name, absolute(opts.emotions_topic)
+        watch = NodeWatch(session, None)
 
     received: list[tuple[int, bytes]] = []
     answered: set[int] = set()
     restamp = _Restamper()
     lock = threading.Lock()
+    silent = [0]  # lockstep frames that timed out without any answer
 
-    def on_answer(topic: str, receipt_ns: int, data: bytes) -> None:
+    def on_answer(_topic: str, receipt_ns: int, data: bytes) -> None:
         frame = restamp.frame_of.get(header_stamp_ns(data))
         with lock:
             received.append((receipt_ns, data))
             if frame is not None:
                 answered.add(frame)
 
-    def wait_for_answer(count: int) -> None:
-        frame = restamp.rows[-1][0]
-        session.wait_until(lambda: frame in answered, LOCKSTEP_TIMEOUT_S,
-                           abort=node.check_alive if node else None)
+    def nothing_answered() -> bool:
+        return not answered and (watch.refused - refused_before >= STOP_AFTER_REFUSED
+                                 or silent[0] >= STOP_AFTER_SILENT)
 
-    recorder = BagRecorder(session, out / "results", "mcap", on_message=on_answer)
+    def after_publish(count: int) -> bool:
+        if opts.lockstep:
+            frame = restamp.rows[-1][0]
+            before = watch.refused
+            done = session.wait_until(lambda: frame in answered or watch.refused > before,
+                                      LOCKSTEP_TIMEOUT_S, abort=node.check_alive if node else None)
+            if not done and not answered:
+                silent[0] += 1
+        return not nothing_answered()
+
     node: NodeProcess | None = None
+    recorder: BagRecorder | None = None
     try:
-        recorder.add(emotions_topic, EMOTION_ARRAY,
-                     qos=QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-        player = BagPlayer(session, reader, [conn], rate=opts.rate, reliable=opts.reliable,
-                           topic_names={conn.topic: image_topic})
-        publisher = player.publishers[conn.topic]
+        player = BagPlayer(session, reader, [topic], rate=opts.rate,
+                           qos_override=opts.qos_override, topic_names={topic.name: image_name})
+        publisher = player.publishers[topic.name]
         if opts.spawn:
             args = ["-r", f"__ns:={ns}"]
             if compressed:
@@ -185,23 +269,30 @@ def _run(session: RosSession, reader, conn: Connection, compressed: bool,
         if not ready:
             what = "the emotion node started" if node else "no emotion node"
             raise BagRunError(
-                f"{what} did not subscribe to {image_topic} and publish {emotions_topic} within "
+                f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
                 f"{opts.startup_timeout:g} s" + (f" (log: {node.log_path})" if node else
                                                  ": start one, or drop --no-spawn"))
+        # the node's publisher exists now: the results bag keeps its offered QoS
+        recorder = BagRecorder(session, out / "results", "mcap", on_message=on_answer)
+        sub = recorder.add(emotions_topic, EMOTION_ARRAY,
+                           qos=QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        session.wait_until(lambda: sub.get_publisher_count() > 0, 10.0)
         time.sleep(SUBSCRIBER_GRACE_S)
+        refused_before = watch.refused
         published = player.play(limit=opts.max_frames, transform=restamp, progress=opts.progress,
-                                 status=lambda: f"answered {len(answered)}",
-                                 after_publish=wait_for_answer if opts.lockstep else None)
-        _settle(lambda: len(answered), published)
+                                status=lambda: f"answered {len(answered)}",
+                                after_publish=after_publish)
+        if not nothing_answered():
+            _settle(lambda: len(answered), published)
+        if node is not None:
+            node.check_alive()
     finally:
         if node is not None:
             node.stop()
-        recorder.close()
-    answers = _answers(received, restamp.frame_of)
-    _write_frames_csv(out / "frames.csv", restamp.rows, {a.frame for a in answers})
-    report = summarize(published, answers, expected)
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
+        if recorder is not None:
+            recorder.close()
+    counters = watch.snapshot() or None
+    return published, _answers(received, restamp.frame_of), restamp.rows, counters
 
 
 def _settle(count, published: int) -> None:
@@ -227,13 +318,20 @@ def _answers(received: list[tuple[int, bytes]], frame_of: dict[int, int]) -> lis
         answers.append(Answer(
             frame=frame, receipt_ns=receipt_ns, latency_ms=(receipt_ns - stamp) / 1e6,
             faces=[(e.label, int(e.roi.width) * int(e.roi.height)) for e in msg.emotions],
-            labels=list(msg.labels)))
+            labels=list(msg.labels), track_ids=[int(e.id) for e in msg.emotions],
+            probabilities=[[float(p) for p in e.probabilities] for e in msg.emotions]))
     return answers
 
 
-def _write_frames_csv(path: Path, rows: list[tuple[int, int, int]], answered: set[int]) -> None:
+def _write_frames_csv(path: Path, rows: list[tuple[int, int, int]], answers: list[Answer]) -> None:
+    first: dict[int, Answer] = {}
+    for a in sorted(answers, key=lambda a: a.receipt_ns):
+        first.setdefault(a.frame, a)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["frame", "original_stamp_ns", "published_stamp_ns", "answered"])
+        w.writerow(["frame", "original_stamp_ns", "published_stamp_ns", "answered", "label",
+                    "latency_ms"])
         for frame, original, new in rows:
-            w.writerow([frame, original, new, int(frame in answered)])
+            a = first.get(frame)
+            w.writerow([frame, original, new, int(a is not None), a.main_label if a else "",
+                        f"{a.latency_ms:.2f}" if a else ""])

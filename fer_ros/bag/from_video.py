@@ -20,10 +20,10 @@ from std_msgs.msg import Header
 from ..core.errors import ImageError
 from ..node.conversions import bgr_to_image
 from ..node.frame_reader import FrameReader
-from .bagfile import new_writer, sensor_data_qos
 from .errors import BagError
 from ..progress import Progress
-from .typestore import typestore
+from .qos import SENSOR_DATA
+from .writer import BagWriter
 
 COMPRESSED_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin sets
 
@@ -63,7 +63,8 @@ def _frame_count(video: str) -> int:
 def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: float | None = None,
                  compressed: bool = False, storage: str = "mcap", frame_id: str = "camera",
                  max_frames: int | None = None, start_ns: int | None = None,
-                 jpeg_quality: int = 90, progress: bool = True) -> VideoBagInfo:
+                 jpeg_quality: int = 90, progress: bool = True,
+                 distro: str = "jazzy") -> VideoBagInfo:
     """Writes the bag and returns what was written; BagError for unusable input or output."""
     try:
         reader = FrameReader(video)
@@ -81,31 +82,35 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
     try:
-        writer = new_writer(out, storage)
+        writer = BagWriter(out, storage, distro)
     except BagError:
         reader.close()
         raise
     count = 0
     bar = Progress(total or None, "from-video", enabled=progress)
     try:
-        conn = writer.add_connection(topic, msgtype, typestore=typestore(),
-                                     offered_qos_profiles=[sensor_data_qos()])
+        topic_id = writer.add_topic(topic, msgtype, [SENSOR_DATA])
         for bgr in reader.frames():
             if max_frames and count >= max_frames:
                 break
             stamp = start + round(count * 1e9 / rate)
             header = Header(frame_id=frame_id)
             header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            writer.write(conn, stamp, serialize_message(frame_message(bgr, header, compressed,
-                                                                      jpeg_quality)))
+            writer.write(topic_id, stamp, serialize_message(frame_message(bgr, header, compressed,
+                                                                          jpeg_quality)))
             count += 1
             bar.update(count)
-    except ImageError as exc:
-        raise BagError(str(exc)) from None
+        if count == 0:
+            raise BagError(f"{video}: no frames could be read (no bag written)")
+        writer.close()
+        if writer.error:
+            raise BagError(f"{out}: {writer.error}")
+    except BaseException as exc:
+        writer.abort()  # no partial bag
+        if isinstance(exc, ImageError):
+            raise BagError(f"{exc} (no bag written)") from None
+        raise
     finally:
         reader.close()
         bar.close()
-        writer.close()
-    if count == 0:
-        raise BagError(f"{video}: no frames could be read (the bag {out} is empty)")
     return VideoBagInfo(Path(out), topic, msgtype, count, float(rate), start)

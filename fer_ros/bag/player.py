@@ -1,71 +1,75 @@
 """``fer-bag play``: publish a bag's messages at their recorded timing, already serialised.
 
-Each topic gets a publisher of its recorded type; the CDR bytes from the bag go out through
-``Publisher.publish(bytes)`` with no decode. Images use the sensor-data QoS (best effort,
-as camera drivers do) unless ``reliable``; other topics use the reliability and durability
-they were recorded with (reliable when the bag does not say).
+Each topic gets a publisher of its recorded type with the QoS it was recorded with (the
+recorded offers adapted like ``ros2 bag play`` does, see qos.play_profile); ``qos_override``
+("reliable" / "best_effort") replaces the reliability of every topic. The CDR bytes from the
+bag go out through ``Publisher.publish(bytes)`` with no decode. A topic whose message type has
+no installed Python package cannot be published by rclpy: it is skipped with one warning, and
+the rest plays (as ``ros2 bag play`` does).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable, Iterable
 
 from rclpy.duration import Duration
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rosbags.interfaces import Connection, QosDurability, QosReliability
-from rosbags.rosbag2 import Reader
+from rclpy.qos import ReliabilityPolicy
 
-from .errors import BagError
 from ..progress import Progress
+from .errors import BagError
+from .qos import play_profile
+from .reader import BagReader, Topic
 from .session import RosSession
-from .typestore import IMAGE_TYPES, msg_class
+from .typestore import msg_class, register_embedded, typestore
 
-# transform(connection, index on its topic, cdr bytes) -> the bytes to publish
-Transform = Callable[[Connection, int, bytes], bytes]
+# transform(topic, index on its topic, cdr bytes) -> the bytes to publish
+Transform = Callable[[Topic, int, bytes], bytes]
 SUBSCRIBER_GRACE_S = 0.5  # after matching, let the subscriber side finish matching too
 
 
-def play_qos(conn: Connection, reliable: bool) -> QoSProfile:
-    if reliable:
-        return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    if conn.msgtype in IMAGE_TYPES:
-        return qos_profile_sensor_data
-    offered = list(getattr(conn.ext, "offered_qos_profiles", None) or [])
-    if not offered:
-        return QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    q = offered[0]
-    return QoSProfile(
-        depth=max(10, int(q.depth)),
-        reliability=(ReliabilityPolicy.BEST_EFFORT if q.reliability == QosReliability.BEST_EFFORT
-                     else ReliabilityPolicy.RELIABLE),
-        durability=(DurabilityPolicy.TRANSIENT_LOCAL if q.durability == QosDurability.TRANSIENT_LOCAL
-                    else DurabilityPolicy.VOLATILE))
+def warn(text: str) -> None:
+    print(f"fer-bag: warning: {text}", file=sys.stderr, flush=True)
 
 
 class BagPlayer:
-    """Publishers for ``connections`` of an open ``reader``; ``play()`` sends the messages."""
+    """Publishers for ``topics`` of an open ``reader``; ``play()`` sends the messages."""
 
-    def __init__(self, session: RosSession, reader: Reader, connections: Iterable[Connection],
-                 rate: float = 1.0, reliable: bool = False,
+    def __init__(self, session: RosSession, reader: BagReader, topics: Iterable[Topic],
+                 rate: float = 1.0, qos_override: str | None = None,
                  topic_names: dict[str, str] | None = None) -> None:
         if rate <= 0:
             raise BagError(f"--rate must be > 0 (got {rate})")
         self.session, self.reader, self.rate = session, reader, rate
-        self.connections = list(connections)
+        self.topics: list[Topic] = []
         self.publishers = {}
-        for conn in self.connections:
-            if conn.topic in self.publishers:
+        self.skipped: list[Topic] = []
+        warnings = []
+        for topic in topics:
+            try:
+                cls = msg_class(topic.msgtype)
+            except BagError as exc:
+                embedded = register_embedded(typestore(), topic.msgtype, topic.definition)
+                warnings.append(f"topic {topic.name} ({topic.count} messages): {exc}"
+                                + ("; the bag embeds its definition, but rclpy needs the "
+                                   "generated package to publish it" if embedded else ""))
+                self.skipped.append(topic)
                 continue
-            cls = msg_class(conn.msgtype)
-            name = (topic_names or {}).get(conn.topic, conn.topic)
-            self.publishers[conn.topic] = session.node.create_publisher(
-                cls, name, play_qos(conn, reliable))
+            name = (topic_names or {}).get(topic.name, topic.name)
+            self.publishers[topic.name] = session.node.create_publisher(
+                cls, name, play_profile(topic.qos, qos_override))
+            self.topics.append(topic)
+        if not self.topics:
+            raise BagError(f"nothing to play: {warnings[0]}" if warnings else
+                           f"{reader.path}: the bag has no topics")
+        for text in warnings:
+            warn(f"skipping {text}")
         self.published = 0
 
     @property
     def total(self) -> int:
-        return sum(c.msgcount for c in self.connections)
+        return sum(t.count for t in self.topics)
 
     def wait_for_subscribers(self, timeout: float) -> bool:
         """Waits until every publisher has a subscriber (True) or ``timeout`` s pass (False)."""
@@ -77,18 +81,16 @@ class BagPlayer:
 
     def play(self, loop: bool = False, limit: int | None = None, transform: Transform | None = None,
              progress: bool = True, status: Callable[[], str] | None = None,
-             after_publish: Callable[[int], None] | None = None) -> int:
+             after_publish: Callable[[int], bool | None] | None = None) -> int:
         """Publishes at recorded timing / rate; ``limit`` caps messages per pass. Returns the
         number published (all passes). ``after_publish(count)`` may block (lockstep playing:
-        later messages then go out as soon as it returns, never earlier than their time).
-        Ctrl-C stops it (KeyboardInterrupt propagates)."""
+        later messages then go out as soon as it returns, never earlier than their time) and
+        stops playing by returning False. Ctrl-C stops it (KeyboardInterrupt propagates)."""
         total = min(self.total, limit) if limit else self.total
         bar = Progress(None if loop else total, "play", enabled=progress)
         try:
-            while True:
-                self._one_pass(limit, transform, bar, status, after_publish)
-                if not loop:
-                    break
+            while self._one_pass(limit, transform, bar, status, after_publish) and loop:
+                pass
         finally:
             bar.close()
             self._flush()
@@ -96,12 +98,12 @@ class BagPlayer:
 
     def _one_pass(self, limit: int | None, transform: Transform | None, bar: Progress,
                   status: Callable[[], str] | None,
-                  after_publish: Callable[[int], None] | None) -> None:
+                  after_publish: Callable[[int], bool | None] | None) -> bool:
         t0_bag: int | None = None
         t0_wall = time.monotonic()
         index: dict[str, int] = {}
         sent = 0
-        for conn, stamp, data in self.reader.messages(self.connections):
+        for topic, stamp, data in self.reader.messages(self.topics):
             if limit and sent >= limit:
                 break
             if t0_bag is None:
@@ -109,15 +111,16 @@ class BagPlayer:
             delay = t0_wall + (stamp - t0_bag) / 1e9 / self.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            i = index.get(conn.topic, 0)
-            index[conn.topic] = i + 1
-            payload = transform(conn, i, data) if transform else data
-            self.publishers[conn.topic].publish(bytes(payload))
+            i = index.get(topic.name, 0)
+            index[topic.name] = i + 1
+            payload = transform(topic, i, data) if transform else data
+            self.publishers[topic.name].publish(bytes(payload))
             sent += 1
             self.published += 1
-            if after_publish is not None:
-                after_publish(self.published)
             bar.update(self.published, status() if status else "")
+            if after_publish is not None and after_publish(self.published) is False:
+                return False
+        return True
 
     def _flush(self) -> None:
         """Gives reliable subscribers the time to receive what was sent (up to 3 s)."""

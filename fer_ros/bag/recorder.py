@@ -3,7 +3,12 @@
 Types come from the ROS graph; each is registered in the rosbags typestore (from its .msg
 file, see typestore.py) so the bag's metadata and mcap schemas are the real ones. Messages
 are received with ``raw=True`` (no decode) and stamped with their receive time, like
-``ros2 bag record``. The offered QoS of the publishers is kept in metadata.yaml.
+``ros2 bag record``. The offered QoS of the publishers is kept in the bag.
+
+Messages are handed to one writer thread through a queue bounded to ``MAX_QUEUED_BYTES``
+(past it, messages are dropped and counted: the disk is slower than the topics). A write error
+(a full disk) stops the writer at once, the bag is closed readable with what was written (see
+writer.py), and ``record`` stops with a one-line BagRunError saying so.
 """
 
 from __future__ import annotations
@@ -16,15 +21,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rosbags.rosbag2 import Writer
 
-from .bagfile import new_writer, qos_from_rclpy
-from .errors import BagError
+from .errors import BagError, BagRunError
+from .qos import from_rclpy
 from .session import RosSession
 from .typestore import ensure_type, msg_class, typestore
+from .writer import BagWriter
 
-# on_message(topic, receive time ns, cdr bytes), called after the message is written
+# on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
 OnMessage = Callable[[str, int, bytes], None]
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
 
 
 def absolute(topic: str) -> str:
@@ -55,58 +61,79 @@ def resolve_types(session: RosSession, topics: list[str], timeout: float) -> dic
     return types
 
 
-class _WriterThread:
-    """Owns a rosbags Writer: every call on it runs in this one thread (sqlite3 requires it)."""
+class WriterThread:
+    """Owns a BagWriter: every call on it runs in this one thread (sqlite3 requires it)."""
 
-    def __init__(self, path: str | Path, storage: str) -> None:
+    def __init__(self, path: str | Path, storage: str, distro: str = "jazzy") -> None:
         self._queue: queue.Queue = queue.Queue()
         self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(path, storage),
+        self._open_error: BaseException | None = None
+        self.error: str | None = None      # the first write error (the bag is closed then)
+        self.dropped = 0                   # messages not written: queue full or writer failed
+        self._queued_bytes = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, args=(path, storage, distro),
                                         name="fer_bag_writer", daemon=True)
         self._thread.start()
         self._ready.wait()
-        if self._error is not None:
-            raise self._error
+        if self._open_error is not None:
+            raise self._open_error
 
-    def _run(self, path: str | Path, storage: str) -> None:
+    def _run(self, path: str | Path, storage: str, distro: str) -> None:
         try:
-            writer = new_writer(path, storage)
+            writer = BagWriter(path, storage, distro)
         except BaseException as exc:  # reported by __init__ in the caller's thread
-            self._error = exc
+            self._open_error = exc
             return
         finally:
             self._ready.set()
+        self.writer = writer
         while True:
-            job, done, box = self._queue.get()
+            job, done, box, size = self._queue.get()
+            with self._lock:
+                self._queued_bytes -= size
             try:
-                box.append(job(writer))
+                if self.error is None or job is _close:
+                    box.append(job(writer))
+                else:
+                    self.dropped += size > 0
+                    box.append(None)
             except BaseException as exc:
+                if self.error is None:
+                    self.error = str(exc)
                 box.append(exc)
             if done is not None:
                 done.set()
-            if job is _CLOSE:
+            if job is _close:
                 return
 
-    def call(self, job: Callable[[Writer], Any]) -> Any:
+    def call(self, job: Callable[[BagWriter], Any]) -> Any:
         """Runs ``job(writer)`` in the writer thread and returns its result."""
         done, box = threading.Event(), []
-        self._queue.put((job, done, box))
+        self._queue.put((job, done, box, 0))
         done.wait()
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]
 
-    def post(self, job: Callable[[Writer], Any]) -> None:
-        """Queues ``job(writer)`` without waiting."""
-        self._queue.put((job, None, []))
+    def write(self, topic: int, stamp_ns: int, data: bytes) -> bool:
+        """Queues one message; False (dropped, counted) if the queue is full or writing failed."""
+        size = max(1, len(data))
+        with self._lock:
+            if self.error is not None or self._queued_bytes + size > MAX_QUEUED_BYTES:
+                self.dropped += 1
+                return False
+            self._queued_bytes += size
+        self._queue.put((lambda w: w.write(topic, stamp_ns, data), None, [], size))
+        return True
 
     def close(self) -> None:
-        self.call(_CLOSE)
+        """Writes what is queued, closes the bag (metadata.yaml) and ends the thread."""
+        self.call(_close)
         self._thread.join()
 
 
-def _CLOSE(writer: Writer) -> None:  # noqa: N802 - a sentinel job
+def _close(writer: BagWriter) -> None:
     writer.close()
 
 
@@ -114,38 +141,48 @@ class BagRecorder:
     """Subscribes to topics and writes every message, in arrival order, to a new bag."""
 
     def __init__(self, session: RosSession, path: str | Path, storage: str = "mcap",
-                 on_message: OnMessage | None = None) -> None:
+                 on_message: OnMessage | None = None, distro: str = "jazzy") -> None:
         self.session, self.on_message = session, on_message
         self.path = Path(path)
         self.counts: dict[str, int] = {}
-        self._writer = _WriterThread(path, storage)  # BagError here if the path is unusable
+        self._writer = WriterThread(path, storage, distro)  # BagError if the path is unusable
         self._lock = threading.Lock()
         self._subs = []
         self._closed = False
 
-    def add(self, topic: str, msgtype: str, qos: QoSProfile | None = None) -> None:
-        """Records ``topic``; QoS matches its publishers unless given."""
+    @property
+    def error(self) -> str | None:
+        return self._writer.error
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def add(self, topic: str, msgtype: str, qos: QoSProfile | None = None) -> Any:
+        """Records ``topic`` (offered QoS of its publishers kept in the bag); the subscription
+        QoS matches those publishers unless given. Returns the subscription."""
         store = typestore()
         ensure_type(store, msgtype)
         cls = msg_class(msgtype)
         infos = self.session.node.get_publishers_info_by_topic(topic)
-        offered = [qos_from_rclpy(i.qos_profile) for i in infos]
-        conn = self._writer.call(lambda w: w.add_connection(
-            topic, msgtype, typestore=store, offered_qos_profiles=offered))
+        offered = [from_rclpy(i.qos_profile) for i in infos]
+        topic_id = self._writer.call(lambda w: w.add_topic(topic, msgtype, offered))
         qos = qos or subscription_qos([i.qos_profile for i in infos])
         self.counts[topic] = 0
 
-        def callback(data: bytes, topic: str = topic, conn=conn) -> None:
+        def callback(data: bytes, topic: str = topic, topic_id: int = topic_id) -> None:
             now = time.time_ns()
             with self._lock:
                 if self._closed:
                     return
-                self._writer.post(lambda w: w.write(conn, now, data))
-                self.counts[topic] += 1
+                if self._writer.write(topic_id, now, data):
+                    self.counts[topic] += 1
             if self.on_message is not None:
                 self.on_message(topic, now, data)
 
-        self._subs.append(self.session.node.create_subscription(cls, topic, callback, qos, raw=True))
+        sub = self.session.node.create_subscription(cls, topic, callback, qos, raw=True)
+        self._subs.append(sub)
+        return sub
 
     def close(self) -> None:
         """Stops recording and writes metadata.yaml (the bag is complete afterwards)."""
@@ -169,8 +206,10 @@ def subscription_qos(offered: list) -> QoSProfile:
 
 
 def record(out_bag: str, topics: list[str], storage: str = "mcap", duration: float | None = None,
-           discovery_timeout: float = 10.0, progress: bool = True) -> dict[str, int]:
-    """Records until ``duration`` s pass or Ctrl-C / SIGTERM; returns messages per topic."""
+           discovery_timeout: float = 10.0, progress: bool = True,
+           distro: str = "jazzy") -> dict[str, int]:
+    """Records until ``duration`` s pass, Ctrl-C / SIGTERM, or a write error (BagRunError
+    after the bag is closed); returns messages per topic."""
     if duration is not None and duration <= 0:
         raise BagError(f"--duration must be > 0 (got {duration:g})")
     with RosSession("fer_bag_record") as session:
@@ -178,7 +217,7 @@ def record(out_bag: str, topics: list[str], storage: str = "mcap", duration: flo
         for topic, msgtype in types.items():  # unknown types fail before the bag is created
             ensure_type(typestore(), msgtype)
             msg_class(msgtype)
-        recorder = BagRecorder(session, out_bag, storage)
+        recorder = BagRecorder(session, out_bag, storage, distro=distro)
         try:
             for topic, msgtype in types.items():
                 recorder.add(topic, msgtype)
@@ -188,10 +227,16 @@ def record(out_bag: str, topics: list[str], storage: str = "mcap", duration: flo
                       file=sys.stderr, flush=True)
             deadline = time.monotonic() + duration if duration else None
             try:
-                while deadline is None or time.monotonic() < deadline:
+                while (deadline is None or time.monotonic() < deadline) and not recorder.error:
                     time.sleep(0.05)
             except KeyboardInterrupt:
                 pass
         finally:
             recorder.close()
+        if recorder.error:
+            raise BagRunError(f"{recorder.error}; recording stopped, the bag holds what was "
+                              f"written before (fer-bag info {out_bag})")
+        if recorder.dropped and progress:
+            print(f"fer-bag record: warning: {recorder.dropped} messages dropped (the disk did "
+                  "not keep up)", file=sys.stderr)
     return dict(recorder.counts)

@@ -26,6 +26,8 @@ class Answer:
     latency_ms: float       # receipt - image stamp (stamped at publish)
     faces: list[tuple[str, int]] = field(default_factory=list)  # (label, box area px)
     labels: list[str] = field(default_factory=list)             # the classifier's classes
+    track_ids: list[int] = field(default_factory=list)          # Emotion.id per face
+    probabilities: list[list[float]] = field(default_factory=list)  # per face, over labels
 
     @property
     def main_label(self) -> str:
@@ -81,12 +83,22 @@ def _r(x: float, nd: int = 2) -> float:
     return round(float(x), nd)
 
 
-def summarize(frames_published: int, answers: list[Answer],
-              expected: dict[int, str] | None = None) -> dict[str, Any]:
-    """The report as a JSON-ready dict (keys documented in the README)."""
+def first_answers(answers: list[Answer]) -> dict[int, Answer]:
+    """The first answer per frame, by frame index."""
     by_frame: dict[int, Answer] = {}
     for a in sorted(answers, key=lambda a: a.receipt_ns):
-        by_frame.setdefault(a.frame, a)  # the first answer per frame counts
+        by_frame.setdefault(a.frame, a)
+    return by_frame
+
+
+def summarize(frames_published: int, answers: list[Answer],
+              expected: dict[int, str] | None = None,
+              unanswered: dict[str, int] | None = None,
+              node_counters: dict[str, int] | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready dict (keys documented in the README). ``unanswered``:
+    frames without an answer, counted per reason; ``node_counters``: the node's own counts
+    (frames received / processed / refused as bad / errors) from its diagnostics."""
+    by_frame = first_answers(answers)  # the first answer per frame counts
     got = list(by_frame.values())
     n = len(got)
     lat = np.array([a.latency_ms for a in got]) if got else np.zeros(0)
@@ -103,7 +115,10 @@ def summarize(frames_published: int, answers: list[Answer],
                        "max": _r(lat.max()) if n else None},
         "faces_per_frame": _r(faces / n, 3) if n else 0.0,
         "label_histogram": dict(sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "frames_unanswered": dict(sorted((unanswered or {}).items(), key=lambda kv: -kv[1])),
     }
+    if node_counters is not None:
+        report["node"] = dict(node_counters)
     if expected is not None:
         report.update(_accuracy(by_frame, expected))
     return report
@@ -146,6 +161,8 @@ def format_table(report: dict[str, Any], title: str) -> str:
     total = sum(report["label_histogram"].values()) or 1
     hist = ", ".join(f"{k} {v} ({100 * v / total:.0f} %)" for k, v in report["label_histogram"].items())
     rows.append(("labels (all faces)", hist or "-"))
+    for reason, count in report.get("frames_unanswered", {}).items():
+        rows.append(("unanswered", f"{count} x {reason}"))
     if "accuracy" in report:
         acc = report["accuracy"]
         conf = report["confusion"]

@@ -91,6 +91,30 @@ def ensure_type(store: Typestore, typename: str) -> None:
     store.register(get_types_from_msg(text, typename))
 
 
+def register_embedded(store: Typestore, msgtype: str, definition: tuple[str, str] | None) -> bool:
+    """Registers ``msgtype`` from the definition a bag embeds (mcap schema, sqlite
+    message_definitions); True when the type is known afterwards."""
+    if msgtype in store.fielddefs:
+        return True
+    if definition is None:
+        return False
+    kind, text = definition
+    try:
+        if kind == "msg":
+            store.register(get_types_from_msg(text, msgtype))
+        else:
+            from rosbags.typesys import get_types_from_idl
+
+            sep = "=" * 80 + "\n"
+            parts = text.split(sep)[1:] if text.startswith(f"{sep}IDL: ") else [text]
+            for part in parts:
+                store.register(get_types_from_idl(part.split("\n", 1)[1] if part.startswith("IDL: ")
+                                                  else part))
+    except Exception:  # a broken or exotic definition: the type stays unknown
+        return False
+    return msgtype in store.fielddefs
+
+
 @lru_cache(maxsize=1)
 def typestore() -> Typestore:
     """The Jazzy typestore plus fer_msgs (when its .msg files are found)."""
