@@ -1,4 +1,5 @@
-# fer_ros developer targets. `make setup` once (idempotent, seconds when done), then `make test`.
+# fer_ros developer targets. `make test` and `make demo` run `make setup` first (idempotent:
+# minutes on a fresh clone, about two seconds when nothing changed).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,8 +15,8 @@ export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 
 help:
 	@echo "make setup   create/update .venv: pinned ROS 2 Jazzy + torch wheels, fer_msgs, fer_ros, models"
-	@echo "make test    run the whole test suite (pytest)"
-	@echo "make demo    emotion node + image source + sink over DDS on a video (INPUT=..., OUT=out)"
+	@echo "make test    setup, then the whole test suite (pytest)"
+	@echo "make demo    setup, then emotion node + image source + sink over DDS on a video (INPUT=..., OUT=out)"
 	@echo "make msgs    rebuild fer_msgs into .venv"
 	@echo "make models  fetch/verify the model files (fer-models fetch)"
 	@echo "make clean   remove build outputs (keeps .venv)"
@@ -23,19 +24,19 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-test:
+test: setup
 	$(PY) -m pytest -q test
 
 # INPUT: video, image, image folder or camera index (default: ../shared/samples/fer_woman2.mp4)
 INPUT ?=
 OUT ?= out
-demo:
+demo: setup
 	$(PY) -m fer_ros.demo $(if $(INPUT),--input "$(INPUT)") --out "$(OUT)" $(DEMO_ARGS)
 
 msgs:
 	@bash scripts/build_msgs.sh $(VENV)
 
-models:
+models: setup
 	$(VENV)/bin/fer-models fetch
 
 clean:

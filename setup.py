@@ -46,7 +46,7 @@ setup(
         "console_scripts": [
             "fer-detect = fer_ros.cli.detect:main",
             "fer-models = fer_ros.cli.models:main",
-            "emotion_node = fer_ros.node.emotion_node:main",
+            "emotion_node = fer_ros.node.entry_points:emotion_node",
             "image_source = fer_ros.node.image_source:main",
             "result_sink = fer_ros.node.result_sink:main",
             "fer-bag = fer_ros.bag.cli:main",

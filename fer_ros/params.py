@@ -7,6 +7,7 @@ and one :func:`validate`. ROS-free: the node turns each :class:`ParamSpec` into 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +66,26 @@ class ParamSpec:
             if numeric and self.type is int else None,
         }
 
-    def check(self, value: Any) -> Any:
-        """The value converted to this parameter's type (an int is accepted for a float);
-        raises ConfigError naming the parameter, the value and what is allowed."""
+    def accepts(self) -> str:
+        """What a value must be, in words ("an integer from 0 to 4096", "true or false", ...)."""
+        if self.choices:
+            return "one of: " + ", ".join(self.choices)
+        if self.type is bool:
+            return "true or false"
+        kind = {int: "an integer", float: "a number", str: "a non-empty string"}[self.type]
+        if self.min is not None and self.max is not None:
+            kind += f" from {self.constraints()}"
+        return kind
+
+    def check(self, value: Any, *, exact_type: bool = False) -> Any:
+        """The value converted to this parameter's type (an int is accepted for a float, unless
+        ``exact_type``: ROS refuses an integer for a double); raises ConfigError naming the
+        parameter, the value and what is allowed."""
         ok = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            if exact_type:
+                raise ConfigError(f"parameter {self.name}={value!r}: expected type double "
+                                  f"({self.constraints()}); write it as {value}.0")
             value, ok = float(value), True
         if not ok:
             raise ConfigError(
@@ -85,6 +101,26 @@ class ParamSpec:
         if self.type is str and not value.strip():
             raise ConfigError(f"parameter {self.name} must not be empty")
         return value
+
+    def parse(self, text: str) -> Any:
+        """The checked value of a command-line string such as a launch argument (``true``,
+        ``20``, ``0.5``, ``yunet``); ConfigError "NAME:='TEXT': expected <accepts()>"."""
+        try:
+            if self.type is bool:
+                if text.strip().lower() not in ("true", "false"):
+                    raise ValueError(text)
+                value: Any = text.strip().lower() == "true"
+            elif self.type is int:
+                if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+                    raise ValueError(text)
+                value = int(text)
+            elif self.type is float:
+                value = float(text)
+            else:
+                value = text
+            return self.check(value)
+        except (ValueError, ConfigError):
+            raise ConfigError(f"{self.name}:={text!r}: expected {self.accepts()}") from None
 
     def _fmt(self, v: float) -> str:
         return str(int(v)) if self.type is int else str(float(v))

@@ -1,10 +1,14 @@
 """Start the fer_ros emotion node: ``ros2 launch fer_ros emotion.launch.py [arg:=value ...]``.
 
 Every node parameter is a launch argument (descriptions and choices come from
-fer_ros/params.py, defaults from config/emotion.yaml). Arguments left at their default do
-not override ``params_file``. ``image`` remaps the input topic (raw and /compressed);
+fer_ros/params.py, defaults from config/emotion.yaml); a value of the wrong type or out of
+range stops the launch with one line naming the argument and what it accepts. Parameters
+reach the node in launch_ros's order, later ones winning: a parent launch file's
+``SetParameter``, then ``params_file`` (only when given; it must exist), then the arguments
+that differ from their defaults. ``image`` remaps the input topic (raw and /compressed);
 ``namespace`` pushes the node and its topics into a namespace. The Fast DDS large-image
-profile is set for the node process only (``additional_env``): no global side effects.
+profile is set for the node process only (``additional_env``): no global side effects; the
+camera driver's process needs it too (set it in that process's environment).
 
     ros2 launch fer_ros emotion.launch.py image:=/camera/color/image_raw detector:=yunet
 """
@@ -35,9 +39,15 @@ def argument_specs() -> list[tuple[str, str, str, list[str] | None]]:
         ("image", "image_raw", "Input image topic (its /compressed sibling is remapped too)", None),
         ("namespace", "", "Namespace of the node and its relative topics", None),
         ("node_name", "emotion_node", "Name of the node", None),
-        ("params_file", str(params_file), "ROS 2 parameters file for the node", None),
+        ("params_file", "",
+         "ROS 2 parameters file for the node (optional: the node's defaults are "
+         "config/emotion.yaml). Its values override a parent launch file's SetParameter; "
+         "the other arguments override it", None),
         ("use_fastdds_profile", "true",
-         "Give the node the Fast DDS profile for large images (SHM segment of 16 MiB)",
+         "Give the node the Fast DDS profile for large images (SHM segment of 16 MiB). The "
+         "camera driver's process needs the same profile (FASTRTPS_DEFAULT_PROFILES_FILE and "
+         "FASTDDS_DEFAULT_PROFILES_FILE set to config/fastdds_large_images.xml), or most "
+         "best-effort 640x480 frames are lost between the two",
          ["true", "false"]),
         ("log_level", "info", "Logging level", ["debug", "info", "warn", "error"]),
     ]
@@ -50,20 +60,35 @@ def argument_specs() -> list[tuple[str, str, str, list[str] | None]]:
     return specs
 
 
+def node_parameters(values: dict[str, str]) -> list:
+    """launch_ros ``parameters`` from the argument values: ``params_file`` when given, then
+    a dict of the node parameters whose argument differs from its default, typed. Raises
+    ValueError naming every bad argument and what it accepts (pure; no launch import)."""
+    from fer_ros.core.errors import ConfigError
+    from fer_ros.params import SPECS
+
+    defaults = {name: default for name, default, *_ in argument_specs()}
+    overrides, errors = {}, []
+    for name, spec in SPECS.items():
+        if values[name] != defaults[name]:
+            try:
+                overrides[name] = spec.parse(values[name])
+            except ConfigError as exc:
+                errors.append(f"launch argument {exc}")
+    params_file = values["params_file"]
+    if params_file and not Path(params_file).is_file():
+        errors.append(f"launch argument params_file:={params_file!r}: no such file")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return ([params_file] if params_file else []) + [overrides]
+
+
 def _node_action(context, *args, **kwargs):
-    """Build the Node once argument values are known; pass only changed parameters."""
+    """Build the Node once argument values are known."""
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
-    from fer_ros.params import SPECS
-
     value = {name: LaunchConfiguration(name).perform(context) for name, *_ in argument_specs()}
-    defaults = {name: default for name, default, *_ in argument_specs()}
-    overrides = {}
-    for name, spec in SPECS.items():
-        if value[name] != defaults[name]:
-            raw = value[name]
-            overrides[name] = (raw.lower() == "true") if spec.type is bool else spec.type(raw)
     env = {}
     if value["use_fastdds_profile"] == "true":
         profile = str(_share_dir() / "config" / "fastdds_large_images.xml")
@@ -74,7 +99,7 @@ def _node_action(context, *args, **kwargs):
         executable="emotion_node",
         name=value["node_name"],
         namespace=value["namespace"],
-        parameters=[value["params_file"], overrides],
+        parameters=node_parameters(value),
         remappings=[("image_raw", image), ("image_raw/compressed", image + "/compressed")],
         additional_env=env,
         arguments=["--ros-args", "--log-level", value["log_level"]],

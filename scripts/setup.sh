@@ -5,9 +5,11 @@
 #   1. .venv (python3.11 -m venv) if missing; never deleted or recreated
 #   2. pinned Python + ROS 2 Jazzy wheels            (requirements/*.txt)
 #   3. fer_msgs built with CMake into the venv prefix (scripts/build_msgs.sh)
-#   4. fer_ros installed editable (console scripts in .venv/bin) and its share/ files linked
-#      into .venv/share/fer_ros + the ament index (like colcon --symlink-install)
+#   4. fer_ros installed editable (console scripts in .venv/bin)
 #   5. model files resolved/verified: `fer-models fetch` (mirror ../shared/models, else download)
+#   6. the layout of colcon --symlink-install, for `ros2 run` / `ros2 launch`: every console
+#      script in .venv/lib/fer_ros/, share/fer_ros/ and the ament index entry as real
+#      directories of per-file links (scripts/link_ros_layout.py)
 # Environment: PYTHON (default python3.11), VENV (default .venv), FER_MODEL_MIRROR.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,18 +62,9 @@ step pip "$pip_key" pip_install
 msgs_key=$(echo "$pip_key $(hash_of fer_msgs scripts/build_msgs.sh scripts/fix_ros_wheel_cmake.sh)" | sha256sum | cut -c1-64)
 step fer_msgs "$msgs_key" scripts/build_msgs.sh "$venv" "$root/build/fer_msgs"
 
-# 4. fer_ros
+# 4. fer_ros, editable (console scripts in .venv/bin)
 install_fer_ros() {
   "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e "$root"
-  # An editable install does not install data_files: link share/ like colcon --symlink-install.
-  local share=$venv/share/fer_ros index=$venv/share/ament_index/resource_index/packages
-  mkdir -p "$share" "$index"
-  : >"$index/fer_ros"
-  ln -sfn "$root/package.xml" "$share/package.xml"
-  for d in launch config models; do
-    [[ -d $share/$d && ! -L $share/$d ]] && rm -rf "${share:?}/$d"  # left by a non-editable install
-    ln -sfn "$root/$d" "$share/$d"
-  done
 }
 pkg_key=$(echo "$pip_key $(hash_of setup.py setup.cfg package.xml resource)" | sha256sum | cut -c1-64)
 step fer_ros "$pkg_key" install_fer_ros
@@ -79,5 +72,9 @@ step fer_ros "$pkg_key" install_fer_ros
 # 5. model files (cheap when present: hashes only)
 log "models: fer-models fetch"
 "$venv/bin/fer-models" fetch --quiet
+
+# 6. the layout the ROS 2 tools look up, as colcon --symlink-install makes it (cheap; every run,
+#    so new launch/config/model files are linked): lib/fer_ros/<executables>, share/fer_ros/...
+log "ros layout: $("$venv/bin/python" scripts/link_ros_layout.py "$venv")"
 
 log "ready in ${SECONDS} s ($venv)"

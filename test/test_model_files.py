@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from fer_ros.core import model_files as mf
 from fer_ros.core.errors import ModelError
 
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
-SETUP_HINT = "run `make setup` (or `fer-models fetch`)"
+SETUP_HINT = mf.setup_hint()  # `make setup` in its venv, `ros2 run ...` elsewhere (tested below)
 
 
 def models_dir_with_manifest(tmp_path: Path, entries: list[mf.ModelEntry] | None = None) -> Path:
@@ -122,7 +123,7 @@ def test_missing_file_says_run_make_setup(tmp_path: Path) -> None:
     target = models_dir_with_manifest(tmp_path)
     empty_mirror = tmp_path / "empty_mirror"
     empty_mirror.mkdir()
-    with pytest.raises(ModelError, match=r"not found in .*run `make setup` \(or `fer-models fetch`\)"):
+    with pytest.raises(ModelError, match=r"not found in .*" + re.escape(SETUP_HINT)):
         mf.resolve_model("yunet", dirs=[target], mirror=empty_mirror)
 
 
@@ -201,3 +202,35 @@ def test_sha256_is_cached_per_path_size_and_mtime(tmp_path: Path) -> None:
     assert mf._HASH_CACHE[(str(f.resolve()), st.st_size, st.st_mtime_ns)] == first
     f.write_bytes(b"b" * 1001)
     assert mf.sha256_file(f) != first
+
+
+def test_setup_hint_names_make_setup_only_in_the_venv_it_made(tmp_path: Path) -> None:
+    made = tmp_path / "venv"
+    (made / ".fer-setup").mkdir(parents=True)
+    other = tmp_path / "colcon_or_system_prefix"
+    other.mkdir()
+    assert mf.setup_hint(made) == mf.MAKE_SETUP_HINT
+    assert mf.setup_hint(other) == mf.INSTALLED_HINT
+    assert "ros2 run fer_ros fer-models fetch" in mf.INSTALLED_HINT
+
+
+def test_missing_file_in_an_install_says_ros2_run_fer_models_fetch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the interpreter's prefix is not a `make setup` venv (a colcon install), the error
+    names the command that works there."""
+    target = models_dir_with_manifest(tmp_path)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    with pytest.raises(ModelError) as err:
+        mf.resolve_model("yunet", dirs=[target], mirror=None)
+    assert mf.INSTALLED_HINT in str(err.value) and "make setup" not in str(err.value)
+
+
+def test_unknown_classifier_lists_only_classifiers(tmp_path: Path) -> None:
+    target = models_dir_with_manifest(tmp_path)
+    with pytest.raises(ModelError) as err:
+        mf.resolve_model("fer9", dirs=[target], mirror=None, kind="classifier")
+    message = str(err.value)
+    assert message.startswith("unknown classifier 'fer9' (known: fer6, fer7);")
+    assert "yunet" not in message and "ssd" not in message and ".pt checkpoint" in message
+    with pytest.raises(ModelError, match="unknown classifier 'yunet'"):
+        mf.resolve_model("yunet", dirs=[target], mirror=None, kind="classifier")

@@ -25,7 +25,7 @@ def classifier_path(model: str) -> Path:
         return path
     from .model_files import resolve_model  # local: only shipped names need the manifest
 
-    return resolve_model(model)
+    return resolve_model(model, kind="classifier")
 
 
 def score_threshold_param(detector: str) -> str:

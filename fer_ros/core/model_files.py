@@ -34,7 +34,8 @@ from .errors import ModelError
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "fer_ros.models/1"
 DEFAULT_CLASSIFIER = "fer7"
-SETUP_HINT = "run `make setup` (or `fer-models fetch`)"
+MAKE_SETUP_HINT = "run `make setup` (or `fer-models fetch`)"
+INSTALLED_HINT = "run `ros2 run fer_ros fer-models fetch` (or `fer-models fetch`)"
 
 # Kind of a file added with make_entry() when none is given, by file suffix.
 KIND_BY_SUFFIX = {
@@ -88,6 +89,16 @@ class ModelEntry:
 def repo_root() -> Path:
     """The directory that holds models/ in a source checkout (may not exist when installed)."""
     return Path(__file__).resolve().parents[2]
+
+
+def setup_hint(prefix: Path | None = None) -> str:
+    """How to get missing model files: `make setup` when running in the venv that `make setup`
+    made for this checkout (it leaves ``.fer-setup/`` there), else (colcon or another install)
+    `ros2 run fer_ros fer-models fetch`."""
+    prefix = Path(sys.prefix) if prefix is None else prefix
+    if (prefix / ".fer-setup").is_dir() and (repo_root() / "Makefile").is_file():
+        return MAKE_SETUP_HINT
+    return INSTALLED_HINT
 
 
 def _installed_model_dirs() -> list[Path]:
@@ -172,12 +183,15 @@ def load_manifest(dirs: list[Path] | None = None) -> dict[str, ModelEntry]:
     return entries
 
 
-def find_entry(name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
-    """The entry called `name`, or whose path or unique file name is `name`.
+def find_entry(name: str, entries: dict[str, ModelEntry], kind: str | None = None) -> ModelEntry:
+    """The entry called `name`, or whose path or unique file name is `name`; with `kind`
+    (e.g. "classifier") only entries of that kind count, and only they are listed as known.
 
     E.g. "ssd_weights", "face_detector/opencv_face_detector_uint8.pb" and
     "opencv_face_detector_uint8.pb" all give the same entry; "fer7" and "fer7.pt" too.
     """
+    if kind is not None:
+        entries = {n: e for n, e in entries.items() if e.kind == kind}
     if name in entries:
         return entries[name]
     for entry in entries.values():
@@ -187,8 +201,10 @@ def find_entry(name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
     if len(by_file) == 1:
         return by_file[0]
     known = ", ".join(sorted(entries)) or "none"
-    raise ModelError(f"unknown model '{name}' (known: {known}); put the file under models/ and "
-                     f"register it with `fer-models add models/<file>`")
+    what = f"{kind} '{name}'" if kind else f"model '{name}'"
+    extra = " or give the path to a .pt checkpoint" if kind == "classifier" else ""
+    raise ModelError(f"unknown {what} (known: {known}); put the file under models/ and "
+                     f"register it with `fer-models add models/<file>`{extra}")
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -218,7 +234,7 @@ def verify_file(path: Path, entry: ModelEntry) -> None:
         raise ModelError(
             f"model file {path} is corrupt or outdated: sha256 {actual} (size {path.stat().st_size}) "
             f"but models/{MANIFEST_NAME} expects {entry.sha256} (size {entry.size}); "
-            f"delete it and {SETUP_HINT} to restore it")
+            f"delete it and {setup_hint()} to restore it")
 
 
 # ----------------------------------------------------------------------------- resolving
@@ -265,21 +281,22 @@ def locate(entry: ModelEntry, dirs: list[Path], mirror: Path | None) -> tuple[Pa
 def missing_error(entry: ModelEntry, dirs: list[Path], mirror: Path | None) -> ModelError:
     places = [str(d) for d in dirs] + ([f"mirror {mirror}"] if mirror is not None else [])
     return ModelError(f"model file '{entry.path}' ({entry.name}) not found in "
-                      f"{', '.join(places) or 'any model directory'}; {SETUP_HINT} to get it")
+                      f"{', '.join(places) or 'any model directory'}; {setup_hint()} to get it")
 
 
 _DEFAULT_MIRROR = Path("<default mirror>")
 
 
 def resolve_model(name: str, *, dirs: list[Path] | None = None,
-                  mirror: Path | None = _DEFAULT_MIRROR) -> Path:
+                  mirror: Path | None = _DEFAULT_MIRROR, kind: str | None = None) -> Path:
     """Path of a verified model file, by manifest name ("fer7", "ssd_weights") or path ("fer7.pt").
 
-    `dirs` and `mirror` override search_dirs() / mirror_dir() (mirror=None: no mirror).
+    `dirs` and `mirror` override search_dirs() / mirror_dir() (mirror=None: no mirror);
+    `kind` restricts the look-up to entries of that kind (see :func:`find_entry`).
     """
     dirs = search_dirs() if dirs is None else dirs
     mirror_path = mirror_dir() if mirror is _DEFAULT_MIRROR else mirror
-    entry = find_entry(name, load_manifest(dirs))
+    entry = find_entry(name, load_manifest(dirs), kind)
     found = locate(entry, dirs, mirror_path)
     if found is None:
         raise missing_error(entry, dirs, mirror_path)

@@ -19,10 +19,12 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_msgs.msg import EmotionArray
@@ -30,11 +32,11 @@ from fer_ros.core.drawing import draw_results
 from fer_ros.core.errors import ConfigError, FerError, ImageError
 from fer_ros.core.factory import build_pipeline, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
-from fer_ros.node import conversions
+from fer_ros.node import conversions, shutdown
 from fer_ros.node.diagnostics import diagnostic_status
 from fer_ros.node.frame_stats import FrameStats
 from fer_ros.node.latest_frame import LatestSlot
-from fer_ros.node.ros_params import current_values, declare_all
+from fer_ros.node.ros_params import current_values, declare_all, deferred_change_message
 from fer_ros.params import SPECS, load_defaults, validate
 
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
@@ -97,9 +99,11 @@ class EmotionNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, name="fer_worker", daemon=True)
         self._worker.start()
         self._state = "active"
-        self.get_logger().info(
-            f"waiting for {msg_type.__name__} on {self._sub.topic_name}; publishing "
-            f"{self._emotions_pub.topic_name} and {self._annotated_pub.topic_name}")
+        outputs = self._emotions_pub.topic_name
+        if self.params["publish_annotated"]:
+            outputs += f" and {self._annotated_pub.topic_name}"
+        self.get_logger().info(f"waiting for {msg_type.__name__} on {self._sub.topic_name}; "
+                               f"publishing {outputs}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -187,11 +191,11 @@ class EmotionNode(LifecycleNode):
             checked = validate(ours)
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        message = deferred_change_message(self.params, checked, LIVE_PARAMS)
         self.params.update(checked)
         self._apply_live(checked)
-        later = sorted(set(checked) - LIVE_PARAMS)
-        if later and self.pipeline is not None:
-            self.get_logger().info(f"{', '.join(later)} take effect at the next configure")
+        if message and self.pipeline is not None:
+            self.get_logger().info(message)
         return SetParametersResult(successful=True)
 
     def _apply_live(self, changed: dict[str, Any]) -> None:
@@ -226,31 +230,50 @@ class EmotionNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    """``emotion_node`` console script (``ros2 run fer_ros emotion_node``)."""
-    rclpy.init(args=args)
-    node = None
+    """``emotion_node`` console script (``ros2 run fer_ros emotion_node``): 0 on a clean stop
+    (SIGINT/SIGTERM, once or more; see fer_ros/node/shutdown.py), 2 on invalid parameters or
+    a failed configure."""
+    stop = shutdown.install()
+    stop.defer()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        return _run(stop)
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+def _run(stop: shutdown.StopSignals) -> int:
+    """Create, start and spin the node until a stop signal; then stop it in order."""
+    node = executor = None
     try:
         try:
             node = EmotionNode()
         except (ConfigError, ParameterException) as exc:
             print(f"emotion_node: invalid parameter: {exc}", file=sys.stderr)
             return 2
-        if node.params["autostart"]:
+        if node.params["autostart"] and not stop.requested:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                print(f"emotion_node: configure failed: {node._last_error}", file=sys.stderr)
-                return 2
-            node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+                return 2  # on_configure has logged why
+            if not stop.requested:
+                node.trigger_activate()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        shutdown.spin_until_stopped(executor, stop)
+        if stop.requested:
+            node.get_logger().info(f"{stop.signal_name}: shutting down")
+        return 0
+    except ExternalShutdownException:
+        return 0
     finally:
         if node is not None:
-            node._stop_worker()
+            node._stop_worker()  # before the publishers go: no publish on a dead context
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+            shutdown.release_state_machine(node)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    shutdown.exit_now(main())

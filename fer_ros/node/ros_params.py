@@ -27,8 +27,21 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
+def check_overrides(node) -> None:
+    """Check the values given with ``--ros-args -p``/``--params-file`` as rclpy will (exact
+    ROS types, ranges, choices) and raise ConfigError in one line naming the parameter and
+    what it accepts (rclpy's own refusal reads "Invalid parameter value (2.0) for parameter.
+    Reason: ...")."""
+    overrides = getattr(node, "_parameter_overrides", {})  # rclpy keeps them here
+    for name, spec in SPECS.items():
+        if name in overrides:
+            spec.check(overrides[name].value, exact_type=True)
+
+
 def declare_all(node, defaults: dict[str, Any]) -> None:
-    """Declare every parameter of SPECS with its default from the YAML file."""
+    """Declare every parameter of SPECS with its default from the YAML file (ConfigError for
+    a refused override, see :func:`check_overrides`)."""
+    check_overrides(node)
     node.declare_parameters("", [(name, defaults[name], descriptor(spec))
                                  for name, spec in SPECS.items()])
 
@@ -36,3 +49,12 @@ def declare_all(node, defaults: dict[str, Any]) -> None:
 def current_values(node) -> dict[str, Any]:
     """The node's current value of every fer_ros parameter."""
     return {name: node.get_parameter(name).value for name in SPECS}
+
+
+def deferred_change_message(old: dict[str, Any], new: dict[str, Any], live: set[str]) -> str:
+    """The log line for parameters set to a new value that only apply at the next configure
+    ("" when none of them changed)."""
+    later = sorted(n for n, v in new.items() if n not in live and old.get(n) != v)
+    if not later:
+        return ""
+    return f"{', '.join(later)} {'takes' if len(later) == 1 else 'take'} effect at the next configure"
