@@ -101,21 +101,21 @@ def test_node_parameters_pass_params_file_only_when_given_and_changes_typed(tmp_
     assert module.node_parameters(default_values()) == [{}]
     params = tmp_path / "mine.yaml"
     params.write_text("/**:\n  ros__parameters:\n    detector: yunet\n")
-    values = {**default_values(), "params_file": str(params), "detector_threshold": "0.7",
+    values = {**default_values(), "params_file": str(params), "ssd_threshold": "0.7",
               "min_face_size": "30", "flip_tta": "true", "detector": "yunet"}
     assert module.node_parameters(values) == [
-        str(params), {"detector_threshold": 0.7, "min_face_size": 30, "flip_tta": True,
+        str(params), {"ssd_threshold": 0.7, "min_face_size": 30, "flip_tta": True,
                       "detector": "yunet"}]
 
 
 def test_wrong_arguments_name_the_argument_and_what_it_accepts():
     module = load_launch_module()
-    values = {**default_values(), "detector_threshold": "abc", "min_face_size": "20.5",
+    values = {**default_values(), "ssd_threshold": "abc", "min_face_size": "20.5",
               "nms_threshold": "1.5"}
     with pytest.raises(ValueError) as err:
         module.node_parameters(values)
     assert str(err.value) == (
-        "launch argument detector_threshold:='abc': expected a number from 0.0 to 1.0; "
+        "launch argument ssd_threshold:='abc': expected a number from 0.0 to 1.0; "
         "launch argument nms_threshold:='1.5': expected a number from 0.0 to 1.0; "
         "launch argument min_face_size:='20.5': expected an integer from 0 to 4096")
 
@@ -177,12 +177,12 @@ def test_a_parent_set_parameter_reaches_the_node_unless_an_argument_overrides_it
     node = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        got = get_parameters(ros, "launched", ["detector", "min_face_size", "detector_threshold",
+        got = get_parameters(ros, "launched", ["detector", "min_face_size", "ssd_threshold",
                                                "autostart"], node)
     finally:
         out, _ = stop_process(node)
     assert got == {"detector": "yunet", "min_face_size": 40,
-                   "detector_threshold": load_defaults()["detector_threshold"], "autostart": False}
+                   "ssd_threshold": load_defaults()["ssd_threshold"], "autostart": False}
     assert node.returncode == 0, out
 
 

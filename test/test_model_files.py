@@ -50,11 +50,15 @@ def test_manifest_lists_the_face_detectors_with_hashes_and_origins() -> None:
         "face_detector/opencv_face_detector_uint8.pb",
         "face_detector/opencv_face_detector.pbtxt",
         "face_detector/face_detection_yunet_2026may.onnx",
+        "face_detector/opencv_face_detector_res10.onnx",
     }
     for e in entries:
         assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0
         assert e.size > 0 and e.kind
-        if e.kind.startswith("face-detector"):
+        if e.derived_from:  # made from other entries, never downloaded
+            assert not e.urls and set(e.derived_from) <= {x.name for x in entries}
+            assert e.made_by.startswith("fer_ros.")
+        elif e.kind.startswith("face-detector"):
             assert e.urls and all(u.startswith("https://") for u in e.urls)
     assert len({e.name for e in entries}) == len(entries)
 

@@ -18,19 +18,19 @@ from fer_ros.params import load_defaults  # noqa: E402
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("detector_threshold", 2.0,
-     "parameter detector_threshold=2.0 is out of range: allowed 0.0 to 1.0"),
-    ("detector_threshold", 1,
-     "parameter detector_threshold=1: expected type double (0.0 to 1.0); write it as 1.0"),
-    ("detector_threshold", "abc",
-     "parameter detector_threshold='abc': expected type double (0.0 to 1.0)"),
+    ("ssd_threshold", 2.0,
+     "parameter ssd_threshold=2.0 is out of range: allowed 0.0 to 1.0"),
+    ("ssd_threshold", 1,
+     "parameter ssd_threshold=1: expected type double (0.0 to 1.0); write it as 1.0"),
+    ("ssd_threshold", "abc",
+     "parameter ssd_threshold='abc': expected type double (0.0 to 1.0)"),
     ("min_face_size", 20.5, "parameter min_face_size=20.5: expected type integer (0 to 4096)"),
-    ("detector", "haar", "parameter detector='haar': must be one of: ssd, yunet"),
+    ("detector", "haar", "parameter detector='haar': must be one of: ssd, yunet, ssd_tf"),
 ])
 def test_a_refused_override_is_one_line_naming_parameter_and_allowed_values(ros, name, value,
                                                                             message):
     """What `--ros-args -p NAME:=VALUE` gives a real rclpy node (rclpy's own text reads
-    "Invalid parameter value (2.0) for parameter. Reason: ...: detector_threshold")."""
+    "Invalid parameter value (2.0) for parameter. Reason: ...: ssd_threshold")."""
     node = rclpy.create_node("startup_probe", context=ros.context,
                              parameter_overrides=[Parameter(name, value=value)])
     try:
@@ -53,10 +53,10 @@ def test_an_unknown_classifier_is_reported_once_listing_only_classifiers():
 
 
 def test_only_changed_configure_time_parameters_are_reported():
-    live = {"detector_threshold"}
-    old = {"detector": "ssd", "device": "cpu", "detector_threshold": 0.5, "tracking": True}
+    live = {"ssd_threshold"}
+    old = {"detector": "ssd", "device": "cpu", "ssd_threshold": 0.5, "tracking": True}
     assert deferred_change_message(old, dict(old), live) == ""  # `ros2 param load` of the same
-    assert deferred_change_message(old, {"detector_threshold": 0.7}, live) == ""
+    assert deferred_change_message(old, {"ssd_threshold": 0.7}, live) == ""
     assert (deferred_change_message(old, {**old, "detector": "yunet"}, live)
             == "detector takes effect at the next configure")
     assert (deferred_change_message(old, {"device": "cuda", "detector": "yunet",
