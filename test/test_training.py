@@ -158,13 +158,34 @@ def test_train_rejects_unknown_key_with_exit_code_2():
 
 
 @pytest.mark.skipif(not SHARED_CSV.exists(), reason="../shared FER2013 copy not present")
-@pytest.mark.parametrize("name, minimum", [("fer7.pt", 0.65), ("fer6.pt", 0.65)])
-def test_shipped_models_score_on_private_test(name, minimum):
+@pytest.mark.parametrize("name, labels, fer2013, ferplus", [
+    # fer2013: PrivateTest accuracy on FER2013's labels; ferplus: on FER+ majority labels
+    ("fer7_fer2013.pt", 7, 0.70, None),
+    ("fer7.pt", 7, 0.60, 0.82),
+    ("fer6.pt", 6, 0.60, 0.82),
+    ("ferplus8.pt", 8, None, 0.86),
+])
+def test_shipped_models_score_on_private_test(name, labels, fer2013, ferplus):
+    """The shipped checkpoints hold what models/README.md says (a bit below the measured
+    figures, which `training/evaluate.py --report` prints)."""
     path = REPO / "models" / name
     if not path.exists():
         pytest.fail(f"shipped model {path} is missing")
     sys.path.insert(0, str(REPO / "training"))
-    from evaluate import evaluate
+    from dataset import load_fer2013
+    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+    from inference import checkpoint_logits
 
-    report = evaluate(load_checkpoint(path), SHARED_CSV, "PrivateTest", flip=False)
-    assert report["accuracy"] > minimum
+    ckpt = load_checkpoint(path)
+    assert len(ckpt["labels"]) == labels
+    test = load_fer2013(SHARED_CSV, num_classes=6 if labels == 6 else 7)[0]["PrivateTest"]
+    pred = [ckpt["labels"][i] for i in checkpoint_logits(ckpt, test.images).argmax(1).tolist()]
+    if fer2013 is not None:
+        truth = [test.labels[t] for t in test.targets]
+        assert np.mean([p == t for p, t in zip(pred, truth)]) > fer2013
+    if ferplus is not None:
+        _, _, major = targets_for_rows(test.rows, read_votes(default_votes_path()))
+        merged = {"disgust": "angry"} if labels == 6 else {}
+        pairs = [(p, merged.get(FERPLUS_LABELS[m], FERPLUS_LABELS[m]))
+                 for p, m in zip(pred, major) if m >= 0]
+        assert np.mean([p == t for p, t in pairs]) > ferplus
