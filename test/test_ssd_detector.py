@@ -191,3 +191,20 @@ def test_unknown_runtime_and_cuda_without_a_cuda_build_are_refused():
         make_detector("ssd", runtime="tensorrt")
     with pytest.raises(ConfigError, match="openvino.*CPU"):
         make_detector("ssd", runtime="openvino", device="cuda")
+
+
+def test_without_opencvs_tensorflow_importer(monkeypatch):
+    """OpenCV 5.1 has no readNetFromTensorflow: the ONNX SSD still runs on every runtime, the
+    legacy graph and the conversion say what to do (checked for real with OpenCV 5.1.0 in a
+    scratch venv, see README)."""
+    from fer_ros.core.errors import ModelError
+    from fer_ros.core.ssd_export import export
+
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow")
+    image = sample("dlib_2008_002506.jpg")
+    for runtime in ("openvino", "onnxruntime", "opencv"):
+        assert len(make_detector("ssd", runtime=runtime).detect(image)) == 3
+    with pytest.raises(ModelError, match="no TensorFlow importer.*detector 'ssd'"):
+        make_detector("ssd_tf")
+    with pytest.raises(ModelError, match="TensorFlow importer went in 5.1"):
+        export(mf.resolve_model(SSD_MODEL), mf.resolve_model(SSD_CONFIG), "/nonexistent/x.onnx")

@@ -12,7 +12,7 @@ model's classes, contempt dropped) or, where FER+ has none, their FER2013 label.
 through the same augmentation as training/train.py. The epoch with the best accuracy on the
 validation identities is kept; then per-class logit offsets, fitted on the validation part to
 maximise accuracy + mean per-class recall (real photos' class balance is not FER2013's), are
-folded into the output layer's bias. Saved as ``OUT/best.pt`` (self-describing, with the split,
+folded into the output layer's bias, and the softmax temperature is fitted there. Saved as ``OUT/best.pt`` (self-describing, with the split,
 offsets and numbers in meta); ``OUT/log.jsonl`` has one line per epoch.
 """
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augment import augment_batch  # noqa: E402
+from calibrate import fit_temperature  # noqa: E402
 from config import TrainConfig  # noqa: E402
 from dataset import FER2013_LABELS, default_data_path, load_fer2013, to_six_classes  # noqa: E402
 from ferplus import FER2013_ORDER, default_votes_path, read_votes, targets_for_rows  # noqa: E402
@@ -86,11 +87,12 @@ def balance_bias(logits: np.ndarray, targets: np.ndarray, rounds: int = 4) -> np
     return bias
 
 
-def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing: float
-                ) -> torch.Tensor:
+def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing: float,
+                mix: float = 0.0) -> torch.Tensor:
     """(N, C) targets of FER2013 images: FER+ vote distributions where FER+ has one (FER2013
     class order, contempt dropped, disgust folded into angry for 6 classes), else the smoothed
-    FER2013 label."""
+    FER2013 label; ``mix`` of the smoothed FER2013 label is blended into every FER+ target
+    (FER+ keeps few disgust faces: FER2013's labels bring them back)."""
     soft8, mask, _ = targets_for_rows(rows, read_votes(default_votes_path()))
     soft = soft8[:, FER2013_ORDER]
     if num_classes == 6:
@@ -100,6 +102,7 @@ def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing:
     soft = np.divide(soft, total, out=np.zeros_like(soft), where=total > 0)
     onehot = np.full((len(hard), num_classes), smoothing / num_classes, np.float32)
     onehot[np.arange(len(hard)), hard] += 1 - smoothing
+    soft = (1 - mix) * soft + mix * onehot
     return torch.from_numpy(np.where(mask[:, None], soft, onehot).astype(np.float32))
 
 
@@ -141,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--val-fraction", type=float, default=0.25)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--fer2013-mix", type=float, default=0.0,
+                    help="weight of FER2013's own label in the FER+ replay targets")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-balance", dest="balance", action="store_false",
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     splits, data_sha = load_fer2013(default_data_path(), num_classes=args.num_classes)
     train, public = splits["Training"], splits["PublicTest"]
     x_fer = normalize_batch(train.images, norm)
-    t_fer = fer_targets(train.rows, train.targets, args.num_classes, args.label_smoothing)
+    t_fer = fer_targets(train.rows, train.targets, args.num_classes, args.label_smoothing,
+                        args.fer2013_mix)
     x_pub, y_pub = normalize_batch(public.images, norm), public.targets
     print(f"real crops: {int((~val).sum())} fit / {int(val.sum())} validation "
           f"({len(np.unique(w_ids[val]))} identities), per class fit {counts.astype(int).tolist()}")
@@ -238,10 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     ckpt["model"]["head.3.bias"] = ckpt["model"]["head.3.bias"] + torch.from_numpy(bias).float()
     ckpt["meta"]["class_bias"] = dict(zip(labels, bias.tolist()))
     ckpt["meta"]["wild_tune_val_accuracy_balanced"] = float((after == y_val).mean())
+    # softmax temperature on the same held-out real faces (calibrate.py's fit)
+    ckpt["temperature"] = fit_temperature(torch.from_numpy(val_logits + bias).float(),
+                                          torch.from_numpy(y_val))
     save_checkpoint(ckpt, args.out / "best.pt")
     print(f"best wild-val accuracy {best:.4f}; class offsets "
           + " ".join(f"{lab[:3]} {b:+.2f}" for lab, b in zip(labels, bias))
-          + f" -> accuracy {(after == y_val).mean():.4f} (was {(before == y_val).mean():.4f}); "
+          + f" -> accuracy {(after == y_val).mean():.4f} (was {(before == y_val).mean():.4f}), "
+          f"temperature {ckpt['temperature']:.3f}; "
           f"{args.out / 'best.pt'}")
     return 0
 

@@ -103,7 +103,7 @@ class SsdTfFaceDetector:
         if not hasattr(cv2.dnn, "readNetFromTensorflow"):
             raise ModelError(
                 f"OpenCV {cv2.__version__} has no TensorFlow importer (removed in 5.1): "
-                "install opencv-python>=4.10,<5.1 or use detector 'yunet'"
+                "use detector 'ssd' (the same network as ONNX) or install opencv-python<5.1"
             )
         try:
             self._net = cv2.dnn.readNetFromTensorflow(pb, pbtxt)

@@ -39,6 +39,14 @@ class _Weights:
     def __init__(self, pb: str, pbtxt: str) -> None:
         import cv2
 
+        from .errors import ModelError
+
+        if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+            raise ModelError(
+                f"making the SSD's ONNX file reads the TensorFlow graph, which OpenCV "
+                f"{cv2.__version__} cannot (its TensorFlow importer went in 5.1): run "
+                "`fer-models fetch` once with opencv-python<5.1, or copy "
+                "opencv_face_detector_res10.onnx from a machine that made it (sha256-checked)")
         kwargs = {"engine": cv2.dnn.ENGINE_CLASSIC} if hasattr(cv2.dnn, "ENGINE_CLASSIC") else {}
         self._net = cv2.dnn.readNetFromTensorflow(pb, pbtxt, **kwargs)
 
