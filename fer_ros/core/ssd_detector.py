@@ -9,7 +9,7 @@ merged by one NMS:
   frame's shorter side: on bigger ones, which lack the context around them, it also emits
   boxes on parts of the face;
 - **close-up pass**: the frame padded by a quarter of its size on every side with the mean
-  colour, fitted to 320x240 (small frames enlarged: the pass costs the same): a face that
+  colour, fitted to 256x192 (small frames enlarged: the pass costs the same): a face that
   fills the frame shrinks into the range of the largest priors, with the context the network
   was trained on.
 
@@ -49,7 +49,7 @@ class SsdPass:
 
 
 DEFAULT_PASSES = (SsdPass(0.0, (640, 480), max_face=0.45),
-                  SsdPass(0.25, (320, 240), upscale=True))
+                  SsdPass(0.25, (256, 192), upscale=True))
 
 
 def _blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, float]:
@@ -63,9 +63,13 @@ def _blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, fl
     ox, oy = int(round(pad_x * scale)), int(round(pad_y * scale))
     bw = -(-(rw + 2 * ox) // BLOB_ALIGN) * BLOB_ALIGN
     bh = -(-(rh + 2 * oy) // BLOB_ALIGN) * BLOB_ALIGN
-    small = bgr if (rw, rh) == (w, h) else cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_AREA)
-    blob = np.zeros((1, 3, bh, bw), dtype=np.float32)  # zero = the mean colour
-    blob[0, :, oy:oy + rh, ox:ox + rw] = (small.astype(np.float32) - SSD_MEAN).transpose(2, 0, 1)
+    if (rw, rh) != (w, h):
+        bgr = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1
+                         else cv2.INTER_LINEAR)
+    if (bw, bh) != (rw, rh):  # the mean colour around it: zero once the mean is subtracted
+        bgr = cv2.copyMakeBorder(bgr, oy, bh - rh - oy, ox, bw - rw - ox, cv2.BORDER_CONSTANT,
+                                 value=SSD_MEAN.tolist())
+    blob = cv2.dnn.blobFromImage(bgr, 1.0, (bw, bh), SSD_MEAN.tolist(), swapRB=False, crop=False)
     sx, sy = rw / w, rh / h
     return blob, (sx + sy) / 2, ox / sx, oy / sy
 

