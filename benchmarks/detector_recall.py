@@ -193,8 +193,13 @@ CONFIGS = {
 def build(name: str, threshold: float | None):
     from fer_ros.core.ssd_detector import SsdPass
 
+    from fer_ros.core.factory import score_threshold_param
+    from fer_ros.params import load_defaults
+
     detector, kwargs, overrides = CONFIGS[name]
-    det = make_detector(detector, **({"score_threshold": threshold} if threshold else {}), **kwargs)
+    if threshold is None:  # the node's default (config/emotion.yaml)
+        threshold = load_defaults()[score_threshold_param(detector)]
+    det = make_detector(detector, score_threshold=threshold, **kwargs)
     if overrides.get("passes") == "full":
         det.passes = det.passes[:1]
     elif overrides.get("passes") == "closeup320":
@@ -208,8 +213,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wild", type=int, default=40, help="wild-dev tune photos as face sources")
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--threshold", type=float, help="score threshold for all (default: each "
-                    "detector's own default)")
+    ap.add_argument("--threshold", type=float, help="score threshold for all (default: the "
+                    "node's, config/emotion.yaml)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cv-threads", type=int, default=0,
                     help="OpenCV threads for the whole run (default: OpenCV's own, all cores)")

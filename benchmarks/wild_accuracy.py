@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detectors", default="ssd,yunet")
     ap.add_argument("--checkpoint", default=None, help="classifier (default: emotion.yaml's)")
     ap.add_argument("--no-fer", action="store_true", help="skip pip fer")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a node parameter, e.g. --set ssd_threshold=0.3")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot-dir", type=Path, help="confusion-matrix PNGs here")
     args = ap.parse_args(argv)
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "training"))
     import cv2
+    import yaml
 
     from wild_eval import evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows
 
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     reports = {}
     for det in args.detectors.split(","):
-        params = {**load_defaults(), "detector": det, "tracking": False}
+        params = {**load_defaults(), "detector": det, "tracking": False,
+                  **{k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.set)}}
         if args.checkpoint:
             params["classifier_model"] = args.checkpoint
         pipeline = build_pipeline(params)

@@ -249,3 +249,20 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
 def resolve(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """All parameters: the defaults with ``overrides`` (validated) applied."""
     return {**load_defaults(), **validate(overrides or {})}
+
+
+def markdown_table(defaults: Mapping[str, Any] | None = None) -> str:
+    """The README's parameter table, from :data:`SPECS` and the defaults
+    (``python -m fer_ros.params`` prints it; a test keeps the README equal to it)."""
+    defaults = load_defaults() if defaults is None else defaults
+    rows = ["| parameter | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, spec in SPECS.items():
+        value = defaults[name]
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        extra = f" ({spec.constraints()})" if spec.constraints() else ""
+        rows.append(f"| `{name}` | {spec.ros_type} | `{shown}` | {spec.description}{extra} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

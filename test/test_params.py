@@ -26,7 +26,7 @@ def test_defaults_have_the_spec_types_and_documented_values():
     for name, spec in params.SPECS.items():
         assert type(defaults[name]) is spec.type, name  # exact: ROS types a 1 as integer
     assert defaults["detector"] == "ssd"
-    assert defaults["ssd_threshold"] == 0.5 and defaults["nms_threshold"] == 0.3
+    assert defaults["ssd_threshold"] == 0.3 and defaults["nms_threshold"] == 0.3
     assert defaults["classifier_model"] == "fer7" and defaults["device"] == "cpu"
     assert defaults["input_transport"] == "raw"
 
@@ -121,3 +121,9 @@ def test_params_module_is_ros_free():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_parameter_table_is_the_generated_one():
+    """README's table = `python -m fer_ros.params` (specs + emotion.yaml): no stale row."""
+    readme = (REPO / "README.md").read_text()
+    assert params.markdown_table() in readme, "regenerate: python -m fer_ros.params"
