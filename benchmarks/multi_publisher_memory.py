@@ -14,6 +14,9 @@ Usage: .venv/bin/python benchmarks/multi_publisher_memory.py [--publishers 3] [-
 The node's input QoS can be overridden as any ROS user would, e.g. the depth of 1 that leaks
 with Fast DDS 2.14 (see the README, "Diagnostics and robustness"):
        --node-arg qos_overrides./image_raw.subscription.depth:=1
+With ``--bare-depth N`` a bare rclpy subscriber (best effort, KEEP_LAST N, its callback keeps
+only the newest message, as the node's does) stands in for the node: the mechanism without
+fer_ros.
 Uses a random ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and
 config/fastdds_large_images.xml in every process.
 """
@@ -62,6 +65,37 @@ except Exception:  # SIGTERM at the end of the benchmark
 """
 
 
+BARE_SUBSCRIBER = r"""
+import sys, rclpy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+rclpy.init()
+node = rclpy.create_node("emotion_node")
+latest, count = [None], [0]
+
+def on_image(msg):
+    latest[0] = msg
+    count[0] += 1
+
+def report():
+    status = DiagnosticStatus(name="fer_ros: /emotion_node", values=[
+        KeyValue(key="frames_received", value=str(count[0])), KeyValue(key="frames_processed", value="0"),
+        KeyValue(key="input_rate_hz", value="-")])
+    pub.publish(DiagnosticArray(status=[status]))
+
+qos = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=int(sys.argv[1]))
+node.create_subscription(Image, "image_raw", on_image, qos)
+pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+node.create_timer(1.0, report)
+try:
+    rclpy.spin(node)
+except BaseException:  # SIGTERM at the end of the benchmark
+    pass
+"""
+
+
 def input_depth(me) -> str:
     """The node's input subscription depth: its qos_overrides parameter, else the built-in
     default (fer_ros.node.emotion_node.IMAGE_QUEUE_DEPTH)."""
@@ -93,8 +127,9 @@ def run(args: argparse.Namespace) -> dict:
     from sensor_msgs.msg import Image
 
     node_args = [a for pair in args.node_arg for a in ("-p", pair)]
-    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
-                             *node_args], cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
+    command = ([sys.executable, "-c", BARE_SUBSCRIBER, str(args.bare_depth)] if args.bare_depth
+               else [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args", *node_args])
+    node = subprocess.Popen(command, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     publishers: list[subprocess.Popen] = []
     rclpy.init()
@@ -118,7 +153,8 @@ def run(args: argparse.Namespace) -> dict:
                 sys.exit(f"bench: the node exited with {node.returncode}: {node.stderr.read()[-2000:]}")
             rclpy.spin_once(me, timeout_sec=0.1)
         me.destroy_publisher(probe)
-        depth = input_depth(me)
+        depth = (f"{args.bare_depth} (bare rclpy subscriber)" if args.bare_depth
+                 else input_depth(me))
         print(f"node input QoS depth: {depth}", flush=True)
         for i in range(args.publishers):
             publishers.append(subprocess.Popen(
@@ -189,6 +225,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--input", default=str(SHARED_DIR / "samples" / "fer_justin.jpg"))
+    parser.add_argument("--bare-depth", type=int, default=0, metavar="N",
+                        help="a bare rclpy subscriber with depth N instead of the node")
     parser.add_argument("--node-arg", action="append", default=[], metavar="NAME:=VALUE",
                         help="a node parameter (repeatable)")
     result = run(parser.parse_args())
