@@ -172,6 +172,9 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("diagnostics_warn_input_hz_min", float,
               "Diagnostics WARN when the input frame rate falls below this (Hz); 0 = never",
               0.0, 1000.0),
+    ParamSpec("diagnostics_stall_s", float,
+              "Diagnostics ERROR when frames arrive but none is processed or refused for this "
+              "long (s), e.g. the worker stuck in one frame; 0 = never", 0.0, 3600.0),
 )
 
 

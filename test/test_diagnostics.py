@@ -31,8 +31,10 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 # every value the node reports; rates and times carry their unit in the key, the rest are counts
 EXPECTED_KEYS = {"state", "input_rate_hz", "processed_rate_hz", "processing_ms_p50",
                  "processing_ms_p95", "faces_mean", "frames_received", "frames_processed",
-                 "frames_bad", "frames_skipped", "errors"}
-COUNT_KEYS = {"frames_received", "frames_processed", "frames_bad", "frames_skipped", "errors"}
+                 "frames_bad", "frames_skipped", "errors", "recent_frames_checked",
+                 "recent_frames_refused", "unanswered_s", "workers_alive"}
+COUNT_KEYS = {"frames_received", "frames_processed", "frames_bad", "frames_skipped", "errors",
+              "recent_frames_checked", "recent_frames_refused", "workers_alive"}
 
 
 # ----- helpers shared with test_node_robustness.py ------------------------------------------
@@ -114,7 +116,9 @@ def set_params(ros, child, node_name: str, **params: Any) -> None:
 def _snap(**overrides: float) -> dict[str, float]:
     snap = {"input_rate_hz": 15.0, "processed_rate_hz": 10.0, "processing_ms_p50": 40.0,
             "processing_ms_p95": 60.0, "faces_mean": 1.0, "frames_received": 100,
-            "frames_processed": 80, "frames_bad": 0, "errors": 0, "frames_skipped": 20}
+            "frames_processed": 80, "frames_bad": 0, "errors": 0, "frames_skipped": 20,
+            "recent_frames_checked": 75, "recent_frames_refused": 0, "unanswered_s": 0.0,
+            "workers_alive": 1}
     snap.update(overrides)
     return snap
 
@@ -137,6 +141,27 @@ def test_level_logic_and_thresholds():
     assert level == WARN and message == "node is inactive"
     level, message = diagnostic_level("active", _snap(), params, "ValueError: boom")
     assert level == ERROR and "ValueError: boom" in message
+    # most frames checked lately were refused: WARN naming the most frequent reason
+    reasons = [("unsupported image encoding '32FC1'", 148), ("image has size 0x0", 1)]
+    level, message = diagnostic_level("active", _snap(recent_frames_checked=150,
+                                                      recent_frames_refused=149),
+                                      params, "", reasons)
+    assert level == WARN
+    assert message == ("149 of 150 frames refused in the last 5 s: unsupported image encoding "
+                       "'32FC1' (148 frames); 1 other reason(s)")
+    # a minority refused, or too few to judge: not a refusal WARN
+    assert diagnostic_level("active", _snap(recent_frames_checked=150, recent_frames_refused=70),
+                            params, "", reasons)[0] == OK
+    assert diagnostic_level("active", _snap(recent_frames_checked=2, recent_frames_refused=2),
+                            params, "", reasons)[0] == OK
+    # a frame waiting unanswered longer than diagnostics_stall_s: ERROR (before any WARN)
+    stalled = _snap(unanswered_s=7.25, input_rate_hz=14.0, processed_rate_hz=0.0)
+    level, message = diagnostic_level("active", stalled, {**params, "diagnostics_stall_s": 5.0}, "")
+    assert level == ERROR
+    assert message == ("stalled: frames arrive but none was processed for 7.2 s "
+                       "(> diagnostics_stall_s 5 s)")
+    assert diagnostic_level("active", stalled, {**params, "diagnostics_stall_s": 0.0}, "")[0] == OK
+    assert diagnostic_level("active", _snap(unanswered_s=4.9), params, "")[0] == OK
 
     status = diagnostic_status("/emotion_node", "active", _snap(), params)
     assert status.name == "fer_ros: /emotion_node" and status.hardware_id == "fer_ros"
@@ -169,6 +194,83 @@ def test_frame_stats_keep_the_last_times_when_a_window_has_no_frames():
     assert diagnostic_level("active", {**idle, "frames_skipped": 0}, params, "")[0] == WARN
     stats.on_processed(10.0, 0)
     assert stats.snapshot()["processing_ms_p50"] == 10.0  # a new window replaces it
+
+
+def test_frame_stats_count_refusals_per_reason_over_a_time_window():
+    """Real FrameStats, real clock: refusals are counted per reason over the last
+    ``refusal_window_s`` seconds, and forgotten after it."""
+    from fer_ros.node.frame_stats import FrameStats
+
+    stats = FrameStats(refusal_window_s=0.5)
+    for _ in range(8):
+        stats.on_received()
+        stats.on_taken()
+        stats.on_bad("unsupported image encoding '32FC1'")
+    stats.on_bad("image step 10 / data 20 bytes do not fit 640x480 bgr8")
+    stats.on_processed(20.0, 1)
+    refused, checked, reasons = stats.refusals()
+    assert (refused, checked) == (9, 10)
+    assert reasons == [("unsupported image encoding '32FC1'", 8),
+                       ("image step 10 / data 20 bytes do not fit 640x480 bgr8", 1)]
+    params = {**load_defaults(), "diagnostics_warn_input_hz_min": 0.0}
+    snap = {**stats.snapshot(), "frames_skipped": 0}
+    assert (snap["recent_frames_refused"], snap["recent_frames_checked"]) == (9, 10)
+    level, message = diagnostic_level("active", snap, params, "", reasons)
+    assert level == WARN and message.startswith("9 of 10 frames refused in the last")
+    assert "unsupported image encoding '32FC1' (8 frames)" in message
+    # good frames return: the refusals age out of the window, the level is OK again
+    deadline = time.monotonic() + 10.0
+    while stats.refusals()[0] and time.monotonic() < deadline:
+        stats.on_received()
+        stats.on_processed(20.0, 1)
+        time.sleep(0.05)
+    refused, checked, reasons = stats.refusals()
+    assert refused == 0 and checked > 0 and reasons == []
+    snap = {**stats.snapshot(), "frames_skipped": 0}
+    assert diagnostic_level("active", snap, params, "", reasons) == (OK, "ok")
+
+
+def test_frame_stats_see_a_worker_stuck_in_one_frame():
+    """A real worker thread stuck in one frame (blocked until released) while frames keep
+    arriving: ``unanswered_s`` grows past diagnostics_stall_s -> ERROR; once the frame is
+    done, 0 again -> OK. Input that merely stops is no stall."""
+    import threading
+
+    from fer_ros.node.frame_stats import FrameStats
+
+    stats = FrameStats()
+    params = {**load_defaults(), "diagnostics_warn_input_hz_min": 0.0, "diagnostics_stall_s": 0.3,
+              "diagnostics_warn_processing_ms": 0.0}
+    stats.on_received()
+    stats.on_processed(10.0, 1)
+    time.sleep(0.4)  # idle input, everything answered: not a stall
+    assert stats.unanswered_s() == 0.0
+    assert diagnostic_level("active", {**stats.snapshot(), "frames_skipped": 0}, params, "")[0] == OK
+
+    release = threading.Event()
+
+    def worker() -> None:
+        stats.on_taken()
+        release.wait(30.0)  # stuck in a slow decode / inference
+        stats.on_processed(5000.0, 0)
+
+    stats.on_received()
+    thread = threading.Thread(target=worker, name="fer_worker_test")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while stats.unanswered_s() <= 0.3 and time.monotonic() < deadline:
+            stats.on_received()  # frames keep arriving meanwhile
+            time.sleep(0.05)
+        snap = {**stats.snapshot(), "frames_skipped": 0}
+        level, message = diagnostic_level("active", snap, params, "")
+        assert level == ERROR and message.startswith("stalled: frames arrive but none was processed")
+        assert snap["processed_rate_hz"] == 0.0 and snap["input_rate_hz"] > 0
+    finally:
+        release.set()
+        thread.join(10.0)
+    assert stats.unanswered_s() == 0.0
+    assert diagnostic_level("active", {**stats.snapshot(), "frames_skipped": 0}, params, "")[0] == OK
 
 
 # ----- the node process -----------------------------------------------------------------------
@@ -215,7 +317,7 @@ def test_node_diagnostics_keys_levels_and_thresholds(ros):
         assert values(first)["state"] == "active"
         for key in EXPECTED_KEYS - {"state"}:
             assert np.isfinite(number(first, key)), key
-            assert key in COUNT_KEYS or key.endswith(("_hz", "_ms_p50", "_ms_p95", "_mean")), key
+            assert key in COUNT_KEYS or key.endswith(("_hz", "_ms_p50", "_ms_p95", "_mean", "_s")), key
 
         # fed at 15 Hz: OK, with rates, times and faces filled in
         ros.wait_for_subscribers(pub, timeout=60, child=node)

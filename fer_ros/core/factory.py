@@ -61,6 +61,12 @@ def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
         tracker = FaceTracker(
             iou_threshold=params["track_iou_threshold"], max_missed=params["track_max_missed"]
         )
-        if params["smoothing_time_constant_s"] > 0:
-            smoother = EmaSmoother(params["smoothing_time_constant_s"], labels=classifier.labels)
+        smoother = build_smoother(params, classifier.labels)
     return EmotionPipeline(detector, classifier, tracker=tracker, smoother=smoother)
+
+
+def build_smoother(params: Mapping[str, Any], labels: list[str]) -> EmaSmoother | None:
+    """The per-track smoother for ``smoothing_time_constant_s`` (None for 0 = off); it needs
+    tracking (the caller's job)."""
+    tau = params["smoothing_time_constant_s"]
+    return EmaSmoother(tau, labels=labels) if tau > 0 else None

@@ -58,10 +58,11 @@ class EmotionPipeline:
             best = int(np.argmax(p))
             results.append(FaceResult(box=det.box, score=float(det.score), label=labels[best],
                                       confidence=float(p[best]), probabilities=p))
-        if self.tracker is not None:
-            self.tracker.assign(results, stamp_s)
-        if self.smoother is not None:
-            out = self.smoother.smooth(results, stamp_s)
+        tracker, smoother = self.tracker, self.smoother  # the node may swap them meanwhile
+        if tracker is not None:
+            tracker.assign(results, stamp_s)
+        if smoother is not None:
+            out = smoother.smooth(results, stamp_s)
             if isinstance(out, list):  # a smoother may return new results instead of editing
                 results = out
         return results

@@ -4,7 +4,9 @@ A lifecycle node. ``configure`` loads and checks the models; ``activate`` subscr
 starts the worker. With ``autostart`` (default) it does both on start, so a plain run works.
 Latest frame wins: the subscription callback only stores the newest message, a worker thread
 processes whatever is newest when it is free, and frames replaced before being processed are
-counted as skipped.
+counted as skipped. There is never more than one worker: deactivate tells the worker to stop
+(it finishes the frame it is in, without publishing it), and activate waits up to
+``WORKER_WAIT_S`` for it, or fails saying so.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
 from fer_ros.core.errors import ConfigError, FerError, ImageError
-from fer_ros.core.factory import build_pipeline, score_threshold_param
+from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown
 from fer_ros.node.diagnostics import diagnostic_status
@@ -42,11 +44,22 @@ from fer_ros.params import SPECS, load_defaults, validate
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
 LIVE_PARAMS = {"ssd_threshold", "yunet_threshold", "nms_threshold", "min_face_size", "crop_margin", "flip_tta",
                "publish_annotated", "smoothing_time_constant_s", "diagnostics_warn_processing_ms",
-               "diagnostics_warn_input_hz_min"}
+               "diagnostics_warn_input_hz_min", "diagnostics_stall_s", "diagnostics_period_s"}
 WARN_THROTTLE_S = 5.0
-# Camera input: best effort like camera drivers, and depth 1 since only the newest frame matters.
+WORKER_NAME = "fer_worker"
+WORKER_WAIT_S = 2.0  # activate waits this long for a previous worker still finishing a frame
+SHUTDOWN_WAIT_S = 1.0  # at exit, the worker's frame may take this long before the publishers go
+IDLE_WORKER_WAIT_S = 0.05  # deactivate waits this long (a worker not in a frame ends at once)
+# Camera input: best effort like camera drivers. Only the newest frame matters (the callback
+# keeps the newest in a one-frame slot), but the depth is 5, not 1: Fast DDS 2.14 (Jazzy) leaks
+# a sample (with its payload, a whole image) when a full KEEP_LAST history receives a sample
+# stamped earlier than every sample it holds, which happens all the time with several
+# publishers on the topic and depth 1 (3 x 640x480 at 30 Hz: +220 MB in 3 min). With depth 5
+# it would take a sample delayed past 5 newer ones; measured flat (README, "Diagnostics and
+# robustness"; benchmarks/multi_publisher_memory.py).
+IMAGE_QUEUE_DEPTH = 5
 IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
-                       depth=1, durability=DurabilityPolicy.VOLATILE)
+                       depth=IMAGE_QUEUE_DEPTH, durability=DurabilityPolicy.VOLATILE)
 
 
 class EmotionNode(LifecycleNode):
@@ -60,13 +73,16 @@ class EmotionNode(LifecycleNode):
         self.pipeline: EmotionPipeline | None = None
         self.stats = FrameStats()
         self._slot: LatestSlot[Any] = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._worker: threading.Thread | None = None  # the running or a stopping worker
+        self._generation = 0  # a worker runs while its generation is current
+        self._publish_lock = threading.Lock()  # the worker's publishing vs deactivate
+        self._in_frame = threading.Event()  # set while the worker processes a frame
         self._sub = self._emotions_pub = self._annotated_pub = None
         self._state = "unconfigured"
         self._last_error = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(self.params["diagnostics_period_s"],
-                                             self._publish_diagnostics)
+        self._diag_timer = None
+        self._start_diagnostics_timer()
 
     # ----- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -86,6 +102,11 @@ class EmotionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        busy = self._previous_worker_busy()
+        if busy:
+            self.get_logger().error(f"cannot activate: {busy}")
+            self._last_error = busy
+            return TransitionCallbackReturn.FAILURE
         self._emotions_pub = self.create_publisher(EmotionArray, "emotions", 10)
         self._annotated_pub = self.create_publisher(Image, "annotated_image", qos_profile_sensor_data)
         compressed = self.params["input_transport"] == "compressed"
@@ -96,24 +117,29 @@ class EmotionNode(LifecycleNode):
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )
         self._slot.reopen()
-        self._worker = threading.Thread(target=self._work, name="fer_worker", daemon=True)
+        self._worker = threading.Thread(target=self._work, args=(self._generation,),
+                                        name=WORKER_NAME, daemon=True)
         self._worker.start()
         self._state = "active"
         outputs = self._emotions_pub.topic_name
         if self.params["publish_annotated"]:
             outputs += f" and {self._annotated_pub.topic_name}"
         self.get_logger().info(f"waiting for {msg_type.__name__} on {self._sub.topic_name}; "
-                               f"publishing {outputs}")
+                               f"publishing {outputs} ({WORKER_NAME} threads: {workers_alive()})")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
+        self._stop_worker(wait_s=IDLE_WORKER_WAIT_S)
+        if self._worker is not None and self._in_frame.is_set():
+            self.get_logger().info(f"{WORKER_NAME} is finishing a frame; it stops after it "
+                                   "without publishing")
         if self._sub is not None:
             self.destroy_subscription(self._sub)
-        for pub in (self._emotions_pub, self._annotated_pub):
-            if pub is not None:
-                self.destroy_publisher(pub)
-        self._sub = self._emotions_pub = self._annotated_pub = None
+        with self._publish_lock:  # the stopping worker no longer publishes (generation)
+            for pub in (self._emotions_pub, self._annotated_pub):
+                if pub is not None:
+                    self.destroy_publisher(pub)
+            self._sub = self._emotions_pub = self._annotated_pub = None
         self._state = "inactive"
         return super().on_deactivate(state)
 
@@ -123,15 +149,34 @@ class EmotionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
+        self._stop_worker(wait_s=0.0)
         self._state = "finalized"
         return TransitionCallbackReturn.SUCCESS
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
+        """Tell the worker to stop (it finishes its frame without publishing) and wait up to
+        ``wait_s`` for it; a worker still running stays in ``self._worker`` until it ends."""
+        with self._publish_lock:
+            self._generation += 1
         self._slot.close()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
+        self.stats.reset_waiting()
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout=wait_s)
+            if not worker.is_alive():
+                self._worker = None
+
+    def _previous_worker_busy(self) -> str:
+        """"" when no worker runs (waiting up to WORKER_WAIT_S for a stopping one), else why
+        a new one cannot start."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout=WORKER_WAIT_S)
+            if worker.is_alive():
+                return (f"the previous {WORKER_NAME} is still processing a frame after "
+                        f"{WORKER_WAIT_S:g} s; activate again when it has finished")
             self._worker = None
+        return ""
 
     # ----- frames ----------------------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -139,18 +184,19 @@ class EmotionNode(LifecycleNode):
         self.stats.on_received()
         self._slot.put(msg)
 
-    def _work(self) -> None:
-        """Worker thread: process the newest frame whenever one is waiting."""
-        while True:
+    def _work(self, generation: int) -> None:
+        """Worker thread: process the newest frame whenever one is waiting, while
+        ``generation`` is current."""
+        while generation == self._generation:
             msg = self._slot.take(timeout=0.5)
-            if msg is None:
-                if self._slot.closed:
-                    return
+            if msg is None or generation != self._generation:
                 continue
+            self.stats.on_taken()
+            self._in_frame.set()
             try:
-                self._process(msg)
+                self._process(msg, generation)
             except ImageError as exc:
-                self.stats.on_bad()
+                self.stats.on_bad(str(exc))
                 self.get_logger().warning(f"skipping a bad image: {exc}",
                                           throttle_duration_sec=WARN_THROTTLE_S)
             except Exception as exc:  # the node must survive anything a message can cause
@@ -158,10 +204,12 @@ class EmotionNode(LifecycleNode):
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"error while processing a frame: {self._last_error}",
                                         throttle_duration_sec=WARN_THROTTLE_S)
+            finally:
+                self._in_frame.clear()
 
-    def _process(self, msg: Image | CompressedImage) -> None:
-        pipeline, emotions_pub = self.pipeline, self._emotions_pub
-        if pipeline is None or emotions_pub is None:
+    def _process(self, msg: Image | CompressedImage, generation: int) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
             return
         t0 = time.perf_counter()
         if isinstance(msg, CompressedImage):
@@ -170,11 +218,25 @@ class EmotionNode(LifecycleNode):
             bgr = conversions.image_to_bgr(msg)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         results = pipeline.process(bgr, stamp_s=stamp if stamp > 0 else None)
-        emotions_pub.publish(conversions.results_to_msg(results, pipeline.labels, msg.header))
-        annotated_pub = self._annotated_pub
-        if (self.params["publish_annotated"] and annotated_pub is not None
-                and annotated_pub.get_subscription_count() > 0):
-            annotated_pub.publish(conversions.bgr_to_image(draw_results(bgr, results), msg.header))
+        emotions = conversions.results_to_msg(results, pipeline.labels, msg.header)
+        # deactivate bumps the generation, then destroys the publishers, under this lock
+        with self._publish_lock:
+            if generation != self._generation or self._emotions_pub is None:
+                self.stats.on_abandoned()  # deactivated meanwhile: nobody to answer
+                return
+            annotated_pub = self._annotated_pub
+            if not (self.params["publish_annotated"] and annotated_pub is not None
+                    and annotated_pub.get_subscription_count() > 0):
+                annotated_pub = None
+        annotated = (conversions.bgr_to_image(draw_results(bgr, results), msg.header)
+                     if annotated_pub is not None else None)
+        with self._publish_lock:
+            if generation != self._generation:
+                self.stats.on_abandoned()
+                return
+            self._emotions_pub.publish(emotions)
+            if annotated is not None:
+                annotated_pub.publish(annotated)
         self.stats.on_processed((time.perf_counter() - t0) * 1000.0, len(results))
 
     def _on_incompatible_qos(self, info: Any) -> None:
@@ -191,10 +253,19 @@ class EmotionNode(LifecycleNode):
             checked = validate(ours)
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        message = deferred_change_message(self.params, checked, LIVE_PARAMS)
+        live = LIVE_PARAMS
+        if self.pipeline is not None and self.pipeline.tracker is None:
+            live = LIVE_PARAMS - {"smoothing_time_constant_s"}  # smoothing is per track
+        message = deferred_change_message(self.params, checked, live)
+        new_period = checked.get("diagnostics_period_s", self.params["diagnostics_period_s"])
+        period_changed = new_period != self.params["diagnostics_period_s"]
         self.params.update(checked)
         self._apply_live(checked)
+        if period_changed:
+            self._start_diagnostics_timer()
         if message and self.pipeline is not None:
+            if live is not LIVE_PARAMS and "smoothing_time_constant_s" in message:
+                message += " (smoothing works per track: it needs tracking:=true)"
             self.get_logger().info(message)
         return SetParametersResult(successful=True)
 
@@ -212,21 +283,37 @@ class EmotionNode(LifecycleNode):
             clf.crop_margin = changed["crop_margin"]
         if "flip_tta" in changed:
             clf.flip_tta = changed["flip_tta"]
-        if "smoothing_time_constant_s" in changed and p.smoother is not None:
-            p.smoother.time_constant_s = changed["smoothing_time_constant_s"]
+        if "smoothing_time_constant_s" in changed and p.tracker is not None:
+            # a new smoother (or none for 0): its track-expiry time follows the time constant
+            p.smoother = build_smoother(self.params, p.labels)
+
+    def _start_diagnostics_timer(self) -> None:
+        """(Re)create the diagnostics timer with the current ``diagnostics_period_s``: a change
+        takes effect at once, from the next period."""
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        self._diag_timer = self.create_timer(self.params["diagnostics_period_s"],
+                                             self._publish_diagnostics)
 
     def _publish_diagnostics(self) -> None:
         try:
             snap = self.stats.snapshot()
             snap["frames_skipped"] = self._slot.dropped
+            snap["workers_alive"] = workers_alive()
+            _, _, reasons = self.stats.refusals()
             status = diagnostic_status(self.get_fully_qualified_name(), self._state, snap,
-                                       self.params, self._last_error)
+                                       self.params, self._last_error, reasons)
             self._last_error = ""
             msg = DiagnosticArray(status=[status])
             msg.header.stamp = self.get_clock().now().to_msg()
             self._diag_pub.publish(msg)
         except Exception as exc:  # diagnostics must never take the node down
             self.get_logger().error(f"diagnostics failed: {exc}", throttle_duration_sec=30.0)
+
+
+def workers_alive() -> int:
+    """How many worker threads of this process are alive (never more than one)."""
+    return sum(t.name == WORKER_NAME and t.is_alive() for t in threading.enumerate())
 
 
 def main(args: list[str] | None = None) -> int:
@@ -254,7 +341,7 @@ def _run(stop: shutdown.StopSignals) -> int:
             return 2
         if node.params["autostart"] and not stop.requested:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                return 2  # on_configure has logged why
+                return 0 if stop.requested else 2  # on_configure has logged why
             if not stop.requested:
                 node.trigger_activate()
         executor = SingleThreadedExecutor()

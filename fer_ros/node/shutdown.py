@@ -9,6 +9,13 @@ a tty sends one) lands in the middle of the clean-up. So the node takes both sig
 * after :meth:`StopSignals.defer` a signal only sets :attr:`StopSignals.requested`; the main
   loop (:func:`spin_until_stopped`) sees it within ``period_s`` and the node shuts down in
   order (worker, node, context). Later signals are ignored: the shutdown is under way;
+* the handlers are installed with SA_RESTART (``signal.siginterrupt(sig, False)``): Python's
+  default lets a signal interrupt the system calls of native code with EINTR, and the model
+  loaders and rcl treat that as a failure (a traceback when SIGTERM came during configure;
+  ``RCLError: failed to initialize wait set`` from the executor). Python's own calls retry
+  either way (PEP 475), and the handler still runs;
+* :func:`spin_until_stopped` also takes an ``RCLError`` raised once a stop was requested as the
+  stop (rcl can fail while the signal is being handled);
 * :func:`exit_now` then ends the process without Python's own teardown, which took 0.4-0.9 s here
   with torch and OpenCV loaded and restores the default handlers first (a late second signal
   then killed the process: exit code -2 or -15).
@@ -71,15 +78,23 @@ def install() -> StopSignals:
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) is not signal.SIG_IGN:
                     signal.signal(signum, _STOP._handle)
+                    signal.siginterrupt(signum, False)  # SA_RESTART: see the module docstring
     return _STOP
 
 
 def spin_until_stopped(executor: Any, stop: StopSignals, period_s: float = 0.1) -> None:
     """Spin ``executor`` until a stop signal arrives or its context is shut down. Python runs
     signal handlers between waits, so a signal is seen within ``period_s``."""
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
     context = executor.context
     while not stop.requested and context.ok():
-        executor.spin_once(timeout_sec=period_s)
+        try:
+            executor.spin_once(timeout_sec=period_s)
+        except rclpy_implementation.RCLError:
+            if not stop.requested:
+                raise
+            return  # a stop signal interrupted rcl: stopping was requested anyway
 
 
 def release_state_machine(node: Any) -> None:
