@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fer_ros.core.errors import ImageError
-from fer_ros.core.image_codec import MAX_SIDE, decode_compressed, ensure_bgr, from_bgr, to_bgr
+from fer_ros.core.image_codec import (ENCODINGS, MAX_SIDE, decode_compressed, decode_image_file,
+                                     ensure_bgr, from_bgr, to_bgr)
 
 H, W = 37, 53  # odd sizes catch stride mistakes
 
@@ -76,12 +77,18 @@ def test_data_longer_than_needed_is_fine(bgr):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"encoding": "yuv422"}, "unsupported image encoding 'yuv422'"),
-        ({"encoding": "16UC1"}, "use one of bgr8"),
+        ({"encoding": "yuv420"}, "unsupported image encoding 'yuv420': use one of bgr8"),
+        ({"encoding": "16UC1"}, "image encoding '16UC1' is depth or raw data, not a camera image"),
+        ({"encoding": "32FC1"}, "image encoding '32FC1' is depth or raw data"),
+        ({"encoding": "8UC3"}, "image encoding '8UC3' is depth or raw data"),
+        ({"encoding": "64FC4"}, "image encoding '64FC4' is depth or raw data"),
+        ({"encoding": "yuv422_yuy2", "step": W * 2}, "yuv422_yuy2 image 53x37: width must be even"),
+        ({"encoding": "nv12", "width": 52, "step": 52}, "nv12 image 52x37: width and height must be even"),
+        ({"width": 8000, "height": 4400, "step": 24000}, "more than 33177600 pixels"),
         ({"width": 0}, "width and height must be > 0"),
         ({"height": 0}, "width and height must be > 0"),
         ({"step": W * 3 - 1}, "step 158 is smaller than width * bytes per pixel = 159"),
-        ({"data_len": W * 3 * H - 1}, "expected at least step * height"),
+        ({"data_len": W * 3 * H - 1}, f"expected at least {W * 3 * H}"),
         ({"width": MAX_SIDE + 1, "step": (MAX_SIDE + 1) * 3}, "larger than 8192"),
         ({"height": 100000}, "larger than 8192"),
     ],
@@ -123,13 +130,19 @@ def test_decode_gray_png_gives_bgr(bgr):
     np.testing.assert_array_equal(decode_compressed(png.tobytes()), _gray_bgr(bgr))
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0garbage" * 10])
-def test_undecodable_compressed_bytes(data):
-    with pytest.raises(ImageError, match="empty|could not be decoded"):
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "compressed image data is empty"),
+    (b"not an image at all", r"\(19 bytes\) is in an unknown format: expected JPEG, PNG"),
+    (b"\xff\xd8\xff\xe0garbage" * 10, "JPEG marker 0xE0 segment .* runs past the end"),
+    (b"GIF89a" + bytes(20), "is GIF: expected JPEG, PNG"),
+    (b"BM" + bytes(60), "is BMP: expected JPEG, PNG"),
+])
+def test_undecodable_compressed_bytes(data, message):
+    with pytest.raises(ImageError, match=message):
         decode_compressed(data)
 
 
-def test_absurd_compressed_size_is_refused_before_decoding():
+def test_absurd_compressed_size_is_refused_before_decoding_even_with_a_bad_crc():
     ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
     data = bytearray(png.tobytes())
     data[16:20] = (20000).to_bytes(4, "big")  # IHDR width; the CRC no longer matches, unread
@@ -163,8 +176,8 @@ def test_from_bgr_of_a_non_contiguous_view(bgr):
 
 
 def test_from_bgr_rejects_other_encodings(bgr):
-    with pytest.raises(ImageError, match="cannot publish encoding 'bgra8'"):
-        from_bgr(bgr, "bgra8")
+    with pytest.raises(ImageError, match="'16UC1' is depth or raw data"):
+        from_bgr(bgr, "16UC1")
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from ..core.drawing import draw_results
-from ..core.errors import FerError
+from ..core.errors import FerError, ImageError
+from ..core.image_codec import decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
@@ -92,10 +93,27 @@ def _frames(cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
         yield frame
 
 
+MAX_FILE_BYTES = 1 << 30  # an image file of 1 GiB or more is not read
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file with the core's header checks (decompression bombs are refused
+    before any decoder allocates): JPEG, PNG, GIF, WebP, BMP, TIFF or PNM."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES)
+            if f.read(1):
+                raise InputError(f"{path}: larger than {MAX_FILE_BYTES >> 30} GiB, not read")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return decode_image_file(data)
+    except ImageError as exc:
+        raise InputError(f"{path}: not a readable image: {exc}") from None
+
+
 def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"{path}: not a readable image")
+    bgr = read_image(path)
     results = pipeline.process(bgr)
     if args.annotate:
         out = _out_path(args.annotate, path, path.suffix.lower() if path.suffix.lower()
