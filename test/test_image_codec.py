@@ -4,6 +4,7 @@ buffers raise ImageError with a clear message."""
 from __future__ import annotations
 
 import array
+from conftest import SHARED_DIR
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ from fer_ros.core.image_codec import (ENCODINGS, MAX_SIDE, decode_compressed, de
                                      ensure_bgr, from_bgr, to_bgr)
 
 H, W = 37, 53  # odd sizes catch stride mistakes
+SHARED_SAMPLES = SHARED_DIR / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +203,114 @@ def test_ensure_bgr_converts_gray(bgr):
     np.testing.assert_array_equal(ensure_bgr(gray), _gray_bgr(bgr))
     np.testing.assert_array_equal(ensure_bgr(gray[:, :, None]), _gray_bgr(bgr))
     assert ensure_bgr(bgr) is bgr  # a valid BGR frame is not copied
+
+
+# ----- camera encodings: made from a real face photo ------------------------------------------
+FACE = SHARED_SAMPLES / "fer_justin.jpg"
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    if not FACE.is_file():
+        pytest.skip("../shared/samples is absent")
+    return cv2.resize(cv2.imread(str(FACE)), (320, 240))
+
+
+def _padded(data: bytes, step: int, rows: int, pad: int) -> tuple[bytes, int]:
+    """Pad every row of a packed buffer (rows of ``step`` bytes) by ``pad`` bytes."""
+    arr = np.frombuffer(data, np.uint8).reshape(rows, step)
+    return _pack(arr, pad)
+
+
+@pytest.mark.parametrize("pad", [0, 6])
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_camera_encoding_of_a_face_converts_back(face, encoding, pad):
+    data, step = from_bgr(face, encoding)
+    h, w = face.shape[:2]
+    rows = len(data) // step  # nv12/nv21/nv24: the chroma rows count too
+    if pad and ENCODINGS[encoding].planar != "444":
+        data, step = _padded(data, step, rows, pad)
+    out = to_bgr(data, encoding, w, h, step)
+    assert out.shape == (h, w, 3) and out.flags.c_contiguous
+    expected = _gray_bgr(face) if encoding.startswith("mono") else face
+    # lossless for the RGB forms, close for Bayer (demosaicing) and YUV (chroma subsampling)
+    tolerance = 0 if ENCODINGS[encoding].code in (None, cv2.COLOR_RGB2BGR, cv2.COLOR_BGRA2BGR,
+                                                  cv2.COLOR_RGBA2BGR, cv2.COLOR_GRAY2BGR) else 3.0
+    assert np.abs(out.astype(int) - expected).mean() <= tolerance
+
+
+def test_16_bit_encodings_honour_big_endian(face):
+    for encoding in ("bgr16", "rgba16", "bayer_grbg16", "mono16"):
+        data, step = from_bgr(face, encoding)
+        swapped = np.frombuffer(data, "<u2").astype(">u2").tobytes()
+        h, w = face.shape[:2]
+        np.testing.assert_array_equal(to_bgr(swapped, encoding, w, h, step, is_bigendian=True),
+                                      to_bgr(data, encoding, w, h, step))
+
+
+def test_bayer_patterns_follow_ros_naming():
+    """ROS names the colours of the first two rows: bayer_rggb8 is R G / G B (cv_bridge maps it
+    to OpenCV's BayerBG); a wrong mapping swaps red and blue."""
+    bgr = np.zeros((16, 16, 3), np.uint8)
+    bgr[..., 2], bgr[..., 1], bgr[..., 0] = 200, 50, 10  # red-ish
+    first_rows = {"rggb": (2, 1, 1, 0), "bggr": (0, 1, 1, 2), "gbrg": (1, 0, 2, 1), "grbg": (1, 2, 0, 1)}
+    for pattern, channels in first_rows.items():
+        mosaic = np.empty((16, 16), np.uint8)
+        for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            mosaic[dy::2, dx::2] = bgr[dy::2, dx::2, channels[k]]
+        out = to_bgr(mosaic.tobytes(), f"bayer_{pattern}8", 16, 16, 16)
+        np.testing.assert_array_equal(out[6:10, 6:10], bgr[6:10, 6:10])
+
+
+def _bt601(y: int, u: int, v: int) -> np.ndarray:
+    """BGR of one studio-range BT.601 YUV sample (the formula cameras use)."""
+    c, d, e = 1.164 * (y - 16), u - 128, v - 128
+    return np.clip(np.round([c + 2.018 * d, c - 0.391 * d - 0.813 * e, c + 1.596 * e]), 0, 255)
+
+
+@pytest.mark.parametrize("encoding", ["yuv422_yuy2", "yuyv", "uyvy", "yuv422", "nv12", "nv21", "nv24"])
+def test_yuv_layouts_built_by_hand(encoding):
+    """Buffers laid out by hand (not by OpenCV's own inverse) convert to the BT.601 colour."""
+    w, h, (y, u, v) = 8, 4, (120, 90, 170)
+    if encoding in ("yuv422_yuy2", "yuyv"):
+        data, step = bytes([y, u, y, v] * (w // 2) * h), 2 * w
+    elif encoding in ("uyvy", "yuv422"):
+        data, step = bytes([u, y, v, y] * (w // 2) * h), 2 * w
+    elif encoding == "nv24":
+        data, step = bytes([y] * w * h) + bytes([u, v] * w * h), w
+    else:
+        pair = [u, v] if encoding == "nv12" else [v, u]
+        data, step = bytes([y] * w * h) + bytes(pair * (w // 2) * (h // 2)), w
+    out = to_bgr(data, encoding, w, h, step)
+    assert np.abs(out.astype(int) - _bt601(y, u, v)).max() <= 2, out[0, 0]
+
+
+def test_nv12_padded_planes_share_the_step(face):
+    data, step = from_bgr(face, "nv12")
+    h, w = face.shape[:2]
+    padded, new_step = _padded(data, step, h * 3 // 2, 32)
+    np.testing.assert_array_equal(to_bgr(padded, "nv12", w, h, new_step),
+                                  to_bgr(data, "nv12", w, h, step))
+
+
+@pytest.mark.parametrize("encoding", ["nv12", "yuv422_yuy2", "bayer_rggb16", "bgra16"])
+def test_short_data_names_the_bytes_needed(face, encoding):
+    data, step = from_bgr(face, encoding)
+    h, w = face.shape[:2]
+    with pytest.raises(ImageError, match=f"{encoding} image {w}x{h}, step {step}: data has "
+                                         f"{len(data) - 1} bytes, expected at least {len(data)}"):
+        to_bgr(data[:-1], encoding, w, h, step)
+
+
+def test_compressed_depth_is_refused_by_name():
+    ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ImageError, match="'16UC1; compressedDepth png' is a depth image"):
+        decode_compressed(png.tobytes(), "16UC1; compressedDepth png")
+
+
+def test_image_files_of_every_format_decode(face):
+    for ext in (".jpg", ".png", ".webp", ".bmp", ".tiff", ".ppm"):
+        data = cv2.imencode(ext, face)[1].tobytes()
+        out = decode_image_file(data)
+        assert out.shape == face.shape, ext
+        assert np.abs(out.astype(int) - face).mean() < 4, ext

@@ -68,11 +68,12 @@ def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
     return image_codec.decode_compressed(msg.data, msg.format)
 
 
-def bgr_to_image(bgr: np.ndarray, header: Header) -> Image:
-    """A bgr8 sensor_msgs/Image carrying ``header``."""
-    data, step = image_codec.from_bgr(bgr, "bgr8")
+def bgr_to_image(bgr: np.ndarray, header: Header, encoding: str = "bgr8") -> Image:
+    """A sensor_msgs/Image carrying ``header``, in ``encoding`` (bgr8 by default; any of
+    image_codec.ENCODINGS, as a camera in that encoding would send the frame)."""
+    data, step = image_codec.from_bgr(bgr, encoding)
     msg = Image(header=header, height=int(bgr.shape[0]), width=int(bgr.shape[1]),
-                encoding="bgr8", is_bigendian=0, step=step)
+                encoding=encoding, is_bigendian=0, step=step)
     msg.data = data
     return msg
 
