@@ -31,7 +31,7 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 # every value the node reports; rates and times carry their unit in the key, the rest are counts
 EXPECTED_KEYS = {"state", "input_rate_hz", "processed_rate_hz", "processing_ms_p50",
                  "processing_ms_p95", "faces_mean", "frames_received", "frames_processed",
-                 "frames_bad", "frames_skipped", "errors"}
+                 "frames_bad", "frames_skipped", "errors", "reject_ms_max", "reject_ms_p99"}
 COUNT_KEYS = {"frames_received", "frames_processed", "frames_bad", "frames_skipped", "errors"}
 
 
@@ -114,7 +114,8 @@ def set_params(ros, child, node_name: str, **params: Any) -> None:
 def _snap(**overrides: float) -> dict[str, float]:
     snap = {"input_rate_hz": 15.0, "processed_rate_hz": 10.0, "processing_ms_p50": 40.0,
             "processing_ms_p95": 60.0, "faces_mean": 1.0, "frames_received": 100,
-            "frames_processed": 80, "frames_bad": 0, "errors": 0, "frames_skipped": 20}
+            "frames_processed": 80, "frames_bad": 0, "errors": 0, "frames_skipped": 20,
+            "reject_ms_max": 0.0, "reject_ms_p99": 0.0}
     snap.update(overrides)
     return snap
 
@@ -215,7 +216,7 @@ def test_node_diagnostics_keys_levels_and_thresholds(ros):
         assert values(first)["state"] == "active"
         for key in EXPECTED_KEYS - {"state"}:
             assert np.isfinite(number(first, key)), key
-            assert key in COUNT_KEYS or key.endswith(("_hz", "_ms_p50", "_ms_p95", "_mean")), key
+            assert key in COUNT_KEYS or key.endswith(("_hz", "_ms_p50", "_ms_p95", "_ms_max", "_ms_p99", "_mean")), key
 
         # fed at 15 Hz: OK, with rates, times and faces filled in
         ros.wait_for_subscribers(pub, timeout=60, child=node)

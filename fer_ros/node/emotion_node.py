@@ -151,10 +151,11 @@ class EmotionNode(LifecycleNode):
                 if self._slot.closed:
                     return
                 continue
+            t0 = time.perf_counter()
             try:
                 self._process(msg)
             except ImageError as exc:
-                self.stats.on_bad()
+                self.stats.on_bad((time.perf_counter() - t0) * 1000.0)
                 self._warn_bad(msg, exc)
             except Exception as exc:  # the node must survive anything a message can cause
                 self.stats.on_error()

@@ -19,6 +19,8 @@ class FrameStats:
         self.received = self.processed = self.bad = self.errors = 0
         self._mark = (time.monotonic(), 0, 0)
         self._recent = (0.0, 0.0, 0.0)  # p50 ms, p95 ms, mean faces of the last non-empty window
+        self._reject_ms: deque[float] = deque(maxlen=10000)  # the most recent bad frames
+        self._reject_max = 0.0
 
     def on_received(self) -> None:
         with self._lock:
@@ -30,9 +32,12 @@ class FrameStats:
             self._times_ms.append(ms)
             self._faces.append(faces)
 
-    def on_bad(self) -> None:
+    def on_bad(self, ms: float = 0.0) -> None:
+        """A frame refused as bad, ``ms`` after the worker took it."""
         with self._lock:
             self.bad += 1
+            self._reject_ms.append(ms)
+            self._reject_max = max(self._reject_max, ms)
 
     def on_error(self) -> None:
         with self._lock:
@@ -61,6 +66,10 @@ class FrameStats:
                 "frames_processed": self.processed,
                 "frames_bad": self.bad,
                 "errors": self.errors,
+                # time to refuse a bad frame: the maximum since start, p99 of the last 10,000
+                "reject_ms_max": self._reject_max,
+                "reject_ms_p99": (float(np.percentile(self._reject_ms, 99))
+                                  if self._reject_ms else 0.0),
             }
             self._mark = (now, self.received, self.processed)
             self._times_ms.clear()
