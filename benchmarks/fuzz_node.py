@@ -141,6 +141,11 @@ def bad_compressed(rng: random.Random, bgr, with_bombs: bool = True) -> Iterator
     png = cv2.imencode(".png", bgr[::2, ::2])[1].tobytes()
     others = {ext: cv2.imencode(ext, bgr[::4, ::4])[1].tobytes()
               for ext in (".bmp", ".tiff", ".webp", ".ppm")}
+    if with_bombs:  # every bomb once first, then at random among the rest
+        for name, data in bomb_list:
+            msg = CompressedImage(format="jpeg")
+            msg.data = data
+            yield f"bomb {name}", msg
     gif = b"GIF89a\x10\x00\x10\x00\x00\x00\x00,\x00\x00\x00\x00\x10\x00\x10\x00\x00\x02\x02L\x01\x00;"
     while True:
         kind = rng.randrange(8) if with_bombs else rng.randrange(1, 8)

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..core.drawing import draw_results
 from ..core.errors import FerError, ImageError
-from ..core.image_codec import decode_image_file
+from ..core import image_headers
+from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
@@ -126,7 +127,27 @@ def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
         print(f"{path}: {bgr.shape[1]}x{bgr.shape[0]}, {_summary_faces(results)}", flush=True)
 
 
+def check_image_headers(path: Path) -> None:
+    """A file handed to the video reader that is really an image format (an animated GIF,
+    WebP, ...) gets the image header checks first, so a bomb never reaches the decoder."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return
+        data = path.read_bytes()
+    except OSError:
+        return  # the video reader says why
+    fmt = image_headers.image_format(data)
+    if fmt is None:
+        return
+    try:
+        for width, height in image_headers.declared_sizes(data, fmt):
+            check_size(width, height, f"image ({fmt.upper()} header)")
+    except ImageError as exc:
+        raise InputError(f"{path}: not a readable image: {exc}") from None
+
+
 def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
+    check_image_headers(path)
     cap = cv2.VideoCapture(str(path))
     writer = None
     progress: Progress | None = None

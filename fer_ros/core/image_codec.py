@@ -81,7 +81,8 @@ ENCODINGS: dict[str, RawEncoding] = _table()
 _DATA_ENCODING = re.compile(r"(8|16|32|64)(U|S|F)C?[0-9]*")
 
 
-def _check_size(width: int, height: int, what: str) -> None:
+def check_size(width: int, height: int, what: str) -> None:
+    """ImageError unless 0 < width, height <= MAX_SIDE and width * height <= MAX_PIXELS."""
     if width <= 0 or height <= 0:
         raise ImageError(f"{what} has size {width}x{height}: width and height must be > 0")
     if width > MAX_SIDE or height > MAX_SIDE:
@@ -123,7 +124,7 @@ def raw_size(encoding: str, width: int, height: int, step: int) -> int:
     checking encoding, size and step; ImageError otherwise."""
     layout = raw_encoding(encoding)
     width, height, step = int(width), int(height), int(step)
-    _check_size(width, height, f"{encoding} image")
+    check_size(width, height, f"{encoding} image")
     if layout.even_width and (width % 2 or (layout.planar == "420" and height % 2)):
         sides = "width and height" if layout.planar == "420" else "width"
         raise ImageError(f"{encoding} image {width}x{height}: {sides} must be even")
@@ -221,7 +222,7 @@ def _decode(data: Any, allowed: tuple[str, ...], what: str) -> np.ndarray:
         names = ", ".join(f.upper() for f in allowed)
         raise ImageError(f"{what} ({buf.size} bytes) is {kind}: expected {names}")
     for width, height in image_headers.declared_sizes(raw, fmt):
-        _check_size(width, height, f"{what} ({fmt.upper()} header)")
+        check_size(width, height, f"{what} ({fmt.upper()} header)")
     name = fmt.upper()
     with native_log.captured(f"decoding a {name} image") as native:
         try:
@@ -232,7 +233,7 @@ def _decode(data: Any, allowed: tuple[str, ...], what: str) -> np.ndarray:
     if image is None:
         said = f" ({native.first_line})" if native.first_line else ""
         raise ImageError(f"{name} data ({buf.size} bytes) could not be decoded{said}")
-    _check_size(image.shape[1], image.shape[0], what)
+    check_size(image.shape[1], image.shape[0], what)
     return np.ascontiguousarray(image)
 
 
