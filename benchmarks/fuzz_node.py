@@ -28,8 +28,10 @@ the bgr8 frame's label. Prints, per transport and in all:
   valid frames        answered with the right label / sent
 
 Usage: .venv/bin/python benchmarks/fuzz_node.py [--messages 10000] [--valid-every 50]
-       [--transport both|raw|compressed] [--ref GIT_REV] [--json] [--seed N]
-  --ref REV  run the node of that git revision (extracted with `git archive`), for before/after.
+       [--transport both|raw|compressed] [--ref GIT_REV] [--no-bombs] [--json] [--seed N]
+       .venv/bin/python benchmarks/fuzz_node.py --in-process [--messages N]
+  --ref REV  run the node of that git revision (extracted with `git archive`), for before/after
+             (valid raw frames are then bgr8 only: an older node may not read the others).
 Targets (issue 14): 0 crashes, every bad message refused in < 50 ms, peak RSS < +100 MB.
 """
 
@@ -200,7 +202,8 @@ CDR_LINE = "sequence size exceeds remaining buffer"
 
 
 def run_phase(transport: str, messages: int, valid_every: int, seed: int,
-              node_env: dict[str, str], log_dir: Path, with_bombs: bool = True) -> dict[str, Any]:
+              node_env: dict[str, str], log_dir: Path, with_bombs: bool = True,
+              node_cwd: Path = REPO_ROOT, valid_encodings: list[str] | None = None) -> dict[str, Any]:
     import cv2
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -224,7 +227,7 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
              "-p", "tracking:=false", "-p", "diagnostics_period_s:=0.5",
              "-p", f"qos_overrides.{topic}.subscription.reliability:=reliable",
              "-p", f"qos_overrides.{topic}.subscription.depth:=100"],
-            cwd=str(REPO_ROOT), env=node_env, stdout=out, stderr=err)
+            cwd=str(node_cwd), env=node_env, stdout=out, stderr=err)
     me = rclpy.create_node(f"fer_fuzzer_{transport}")
     qos = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE)
@@ -252,7 +255,7 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
         return until()
 
     bgr = letterbox(cv2.imread(str(FACE)), 640, 480)
-    encodings = sorted(ENCODINGS)
+    encodings = valid_encodings or sorted(ENCODINGS)
 
     def valid(k: int):
         if compressed:
@@ -350,6 +353,38 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
     return result
 
 
+def in_process(messages: int, seed: int) -> dict[str, Any]:
+    """The same bad messages through the node's conversions in this process, no DDS: thread
+    CPU time and wall time to refuse each, per kind (wall minus CPU is the machine's load)."""
+    import cv2
+    from sensor_msgs.msg import Image
+
+    from fer_ros.core.errors import ImageError
+    from fer_ros.node import conversions
+    from fer_ros.node.frame_reader import letterbox
+
+    bgr = letterbox(cv2.imread(str(FACE)), 640, 480)
+    kinds: dict[str, dict[str, float]] = {}
+    for gen in (bad_raw(random.Random(seed), bgr), bad_compressed(random.Random(seed), bgr)):
+        for _ in range(messages // 2):
+            kind, msg = next(gen)
+            if isinstance(msg, bytes):
+                continue  # malformed CDR never reaches the node's code
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                (conversions.image_to_bgr if isinstance(msg, Image) else conversions.compressed_to_bgr)(msg)
+                continue  # decoded (a corrupt JPEG libjpeg could fill in): not a refusal
+            except ImageError:
+                pass
+            cpu, wall = (time.thread_time() - cpu) * 1e3, (time.perf_counter() - wall) * 1e3
+            key = re.sub(r"^raw \S+ (short data|step too small)$", r"raw (every encoding) \1", kind)
+            k = kinds.setdefault(key, {"refused": 0, "cpu_ms_max": 0.0, "wall_ms_max": 0.0})
+            k["refused"] += 1
+            k["cpu_ms_max"] = round(max(k["cpu_ms_max"], cpu), 3)
+            k["wall_ms_max"] = round(max(k["wall_ms_max"], wall), 3)
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]["cpu_ms_max"]))
+
+
 def ros_environment() -> None:
     profile = REPO_ROOT / "config" / "fastdds_large_images.xml"
     os.environ.update(
@@ -372,15 +407,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-bombs", action="store_true",
                     help="leave the decompression bombs out (for --ref runs of a node without "
                          "header checks: each bomb costs it seconds and gigabytes)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="no node, no DDS: time the node's conversions on the same bad messages "
+                         "in this process (thread CPU and wall ms per kind)")
     args = ap.parse_args(argv)
     if not FACE.is_file():
         sys.exit(f"fuzz: {FACE} is absent (../shared/samples)")
+    if args.in_process:
+        kinds = in_process(args.messages, args.seed)
+        for kind, k in kinds.items():
+            print(f"{kind:36s} refused {k['refused']:5d}  max CPU {k['cpu_ms_max']:7.3f} ms  "
+                  f"max wall {k['wall_ms_max']:7.3f} ms")
+        print(json.dumps({"kinds": kinds, "load_average": os.getloadavg()[0]}))
+        return 0
     ros_environment()
     import rclpy
 
     with tempfile.TemporaryDirectory() as tmp:
-        node_env = dict(os.environ)
-        if args.ref:
+        node_env, node_cwd, valid_encodings = dict(os.environ), REPO_ROOT, None
+        if args.ref:  # `python -m` puts the cwd first on sys.path: run the node from there
+            node_cwd, valid_encodings = Path(tmp) / "src", ["bgr8"]
             src = Path(tmp) / "src"
             src.mkdir()
             archive = subprocess.run(["git", "archive", args.ref, "fer_ros", "config"],
@@ -392,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.init()
         try:
             phases = [run_phase(t, args.messages // len(transports), args.valid_every, args.seed,
-                                node_env, Path(tmp), not args.no_bombs) for t in transports]
+                                node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings)
+                      for t in transports]
         finally:
             rclpy.shutdown()
     total = {
