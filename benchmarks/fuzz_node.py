@@ -203,7 +203,8 @@ CDR_LINE = "sequence size exceeds remaining buffer"
 
 def run_phase(transport: str, messages: int, valid_every: int, seed: int,
               node_env: dict[str, str], log_dir: Path, with_bombs: bool = True,
-              node_cwd: Path = REPO_ROOT, valid_encodings: list[str] | None = None) -> dict[str, Any]:
+              node_cwd: Path = REPO_ROOT, valid_encodings: list[str] | None = None,
+              warmup: int = 25) -> dict[str, Any]:
     import cv2
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -281,7 +282,7 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
             raise SystemExit(f"fuzz: the {transport} node did not start: "
                              f"{err_path.read_text()[-1500:]}")
         reference = ask(valid(0)[0] if compressed else bgr_to_image(bgr, Header()), 1, 120.0)
-        for k in range(len(encodings) if not compressed else 2):  # warm-up: every valid form
+        for k in range(min(len(encodings), warmup) if not compressed else 2):  # warm-up
             ask(valid(k)[0], 2 + k)
         spin(1.5)
         hwm0, rss0 = status_value(node.pid, "VmHWM"), status_value(node.pid, "VmRSS")
@@ -407,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-bombs", action="store_true",
                     help="leave the decompression bombs out (for --ref runs of a node without "
                          "header checks: each bomb costs it seconds and gigabytes)")
+    ap.add_argument("--warmup", type=int, default=25,
+                    help="valid raw frames (one per encoding) before the RSS baseline")
     ap.add_argument("--in-process", action="store_true",
                     help="no node, no DDS: time the node's conversions on the same bad messages "
                          "in this process (thread CPU and wall ms per kind)")
@@ -438,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.init()
         try:
             phases = [run_phase(t, args.messages // len(transports), args.valid_every, args.seed,
-                                node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings)
+                                node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings,
+                                args.warmup)
                       for t in transports]
         finally:
             rclpy.shutdown()
