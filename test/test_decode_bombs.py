@@ -16,7 +16,7 @@ from conftest import REPO_ROOT, SHARED_DIR
 from fer_ros.core import image_headers
 from fer_ros.core.errors import ImageError
 from fer_ros.core.image_codec import decode_compressed, decode_image_file
-from image_bombs import bombs, gif, jpeg_with_size, png_with_size
+from image_bombs import bombs, gif, jpeg_with_size
 
 BOMBS = bombs()
 # what each refusal must say: the size limit, or the lie in the structure
