@@ -382,16 +382,16 @@ def test_evaluate_stops_with_the_node_refusal_when_nothing_is_answered(tmp_path)
     assert run.returncode == 1, run.stderr[-2000:]
     err = run.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert "answered none of the" in err and "refused: unsupported image encoding '32FC1'" in err
+    assert "answered none of the" in err and "refused: image encoding '32FC1' is depth or raw data" in err
     report = json.loads((out / "report.json").read_text())
     assert report["frames_answered"] == 0
     # stopped once the node's own counters showed STOP_AFTER_REFUSED refusals, not after 40
     assert 5 <= report["frames_published"] <= 8 < 40
     (reason, count), = report["frames_unanswered"].items()
-    assert reason.startswith("unsupported image encoding '32FC1'")
+    assert reason.startswith("image encoding '32FC1' is depth or raw data")
     assert count == report["frames_published"] and f"{count} refused: " in err
     assert report["node"]["frames_bad"] >= 5 and report["node"]["frames_processed"] == 0
-    assert "skipping a bad image: unsupported image encoding '32FC1'" in (out / "node.log").read_text()
+    assert "skipping a bad image: image encoding '32FC1' is depth or raw data" in (out / "node.log").read_text()
     assert (out / "report.html").is_file()
 
 

@@ -182,6 +182,27 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     assert json.loads(proc.stdout)["faces"] == []
 
 
+def test_decompression_bombs_are_one_line_each_and_the_rest_processed(tmp_path):
+    from image_bombs import bombs
+
+    suffix = {"jpeg": ".jpg", "png": ".png", "gif": ".gif", "webp": ".webp", "bmp": ".bmp",
+              "tiff": ".tif", "pnm": ".ppm"}
+    paths = []
+    for name, data in bombs().items():
+        path = tmp_path / f"{name}{suffix[name.split('_')[0]]}"
+        path.write_bytes(data)
+        paths.append(path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fer_ros.cli.detect", "--json", *map(str, paths),
+         s("fer_justin.jpg")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    errors = proc.stderr.splitlines()
+    assert len(errors) == len(paths), errors
+    for path, line in zip(paths, errors):
+        assert line.startswith(f"fer-detect: error: {path}: not a readable image: "), line
+    assert [r["source"] for r in _json_lines(proc.stdout)] == [s("fer_justin.jpg")]
+
+
 def test_progress_bar_only_on_a_terminal():
     class Tty(io.StringIO):
         def isatty(self) -> bool:

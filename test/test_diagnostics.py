@@ -32,7 +32,8 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 EXPECTED_KEYS = {"state", "input_rate_hz", "processed_rate_hz", "processing_ms_p50",
                  "processing_ms_p95", "faces_mean", "frames_received", "frames_processed",
                  "frames_bad", "frames_skipped", "errors", "recent_frames_checked",
-                 "recent_frames_refused", "unanswered_s", "workers_alive"}
+                 "recent_frames_refused", "unanswered_s", "workers_alive", "reject_ms_max",
+                 "reject_ms_p99"}
 COUNT_KEYS = {"frames_received", "frames_processed", "frames_bad", "frames_skipped", "errors",
               "recent_frames_checked", "recent_frames_refused", "workers_alive"}
 
@@ -118,7 +119,7 @@ def _snap(**overrides: float) -> dict[str, float]:
             "processing_ms_p95": 60.0, "faces_mean": 1.0, "frames_received": 100,
             "frames_processed": 80, "frames_bad": 0, "errors": 0, "frames_skipped": 20,
             "recent_frames_checked": 75, "recent_frames_refused": 0, "unanswered_s": 0.0,
-            "workers_alive": 1}
+            "workers_alive": 1, "reject_ms_max": 0.0, "reject_ms_p99": 0.0}
     snap.update(overrides)
     return snap
 
@@ -317,7 +318,8 @@ def test_node_diagnostics_keys_levels_and_thresholds(ros):
         assert values(first)["state"] == "active"
         for key in EXPECTED_KEYS - {"state"}:
             assert np.isfinite(number(first, key)), key
-            assert key in COUNT_KEYS or key.endswith(("_hz", "_ms_p50", "_ms_p95", "_mean", "_s")), key
+            assert key in COUNT_KEYS or key.endswith(
+                ("_hz", "_ms_p50", "_ms_p95", "_ms_max", "_ms_p99", "_mean", "_s")), key
 
         # fed at 15 Hz: OK, with rates, times and faces filled in
         ros.wait_for_subscribers(pub, timeout=60, child=node)

@@ -4,15 +4,18 @@ buffers raise ImageError with a clear message."""
 from __future__ import annotations
 
 import array
+from conftest import SHARED_DIR
 
 import cv2
 import numpy as np
 import pytest
 
 from fer_ros.core.errors import ImageError
-from fer_ros.core.image_codec import MAX_SIDE, decode_compressed, ensure_bgr, from_bgr, to_bgr
+from fer_ros.core.image_codec import (ENCODINGS, MAX_SIDE, decode_compressed, decode_image_file,
+                                     ensure_bgr, from_bgr, to_bgr)
 
 H, W = 37, 53  # odd sizes catch stride mistakes
+SHARED_SAMPLES = SHARED_DIR / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +79,18 @@ def test_data_longer_than_needed_is_fine(bgr):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"encoding": "yuv422"}, "unsupported image encoding 'yuv422'"),
-        ({"encoding": "16UC1"}, "use one of bgr8"),
+        ({"encoding": "yuv420"}, "unsupported image encoding 'yuv420': use one of bgr8"),
+        ({"encoding": "16UC1"}, "image encoding '16UC1' is depth or raw data, not a camera image"),
+        ({"encoding": "32FC1"}, "image encoding '32FC1' is depth or raw data"),
+        ({"encoding": "8UC3"}, "image encoding '8UC3' is depth or raw data"),
+        ({"encoding": "64FC4"}, "image encoding '64FC4' is depth or raw data"),
+        ({"encoding": "yuv422_yuy2", "step": W * 2}, "yuv422_yuy2 image 53x37: width must be even"),
+        ({"encoding": "nv12", "width": 52, "step": 52}, "nv12 image 52x37: width and height must be even"),
+        ({"width": 8000, "height": 4400, "step": 24000}, "more than 33177600 pixels"),
         ({"width": 0}, "width and height must be > 0"),
         ({"height": 0}, "width and height must be > 0"),
         ({"step": W * 3 - 1}, "step 158 is smaller than width * bytes per pixel = 159"),
-        ({"data_len": W * 3 * H - 1}, "expected at least step * height"),
+        ({"data_len": W * 3 * H - 1}, f"expected at least {W * 3 * H}"),
         ({"width": MAX_SIDE + 1, "step": (MAX_SIDE + 1) * 3}, "larger than 8192"),
         ({"height": 100000}, "larger than 8192"),
     ],
@@ -123,13 +132,19 @@ def test_decode_gray_png_gives_bgr(bgr):
     np.testing.assert_array_equal(decode_compressed(png.tobytes()), _gray_bgr(bgr))
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\xff\xd8\xff\xe0garbage" * 10])
-def test_undecodable_compressed_bytes(data):
-    with pytest.raises(ImageError, match="empty|could not be decoded"):
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "compressed image data is empty"),
+    (b"not an image at all", r"\(19 bytes\) is in an unknown format: expected JPEG, PNG"),
+    (b"\xff\xd8\xff\xe0garbage" * 10, "JPEG marker 0xE0 segment .* runs past the end"),
+    (b"GIF89a" + bytes(20), "is GIF: expected JPEG, PNG"),
+    (b"BM" + bytes(60), "is BMP: expected JPEG, PNG"),
+])
+def test_undecodable_compressed_bytes(data, message):
+    with pytest.raises(ImageError, match=message):
         decode_compressed(data)
 
 
-def test_absurd_compressed_size_is_refused_before_decoding():
+def test_absurd_compressed_size_is_refused_before_decoding_even_with_a_bad_crc():
     ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
     data = bytearray(png.tobytes())
     data[16:20] = (20000).to_bytes(4, "big")  # IHDR width; the CRC no longer matches, unread
@@ -163,8 +178,8 @@ def test_from_bgr_of_a_non_contiguous_view(bgr):
 
 
 def test_from_bgr_rejects_other_encodings(bgr):
-    with pytest.raises(ImageError, match="cannot publish encoding 'bgra8'"):
-        from_bgr(bgr, "bgra8")
+    with pytest.raises(ImageError, match="'16UC1' is depth or raw data"):
+        from_bgr(bgr, "16UC1")
 
 
 @pytest.mark.parametrize(
@@ -188,3 +203,114 @@ def test_ensure_bgr_converts_gray(bgr):
     np.testing.assert_array_equal(ensure_bgr(gray), _gray_bgr(bgr))
     np.testing.assert_array_equal(ensure_bgr(gray[:, :, None]), _gray_bgr(bgr))
     assert ensure_bgr(bgr) is bgr  # a valid BGR frame is not copied
+
+
+# ----- camera encodings: made from a real face photo ------------------------------------------
+FACE = SHARED_SAMPLES / "fer_justin.jpg"
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    if not FACE.is_file():
+        pytest.skip("../shared/samples is absent")
+    return cv2.resize(cv2.imread(str(FACE)), (320, 240))
+
+
+def _padded(data: bytes, step: int, rows: int, pad: int) -> tuple[bytes, int]:
+    """Pad every row of a packed buffer (rows of ``step`` bytes) by ``pad`` bytes."""
+    arr = np.frombuffer(data, np.uint8).reshape(rows, step)
+    return _pack(arr, pad)
+
+
+@pytest.mark.parametrize("pad", [0, 6])
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_camera_encoding_of_a_face_converts_back(face, encoding, pad):
+    data, step = from_bgr(face, encoding)
+    h, w = face.shape[:2]
+    rows = len(data) // step  # nv12/nv21/nv24: the chroma rows count too
+    if pad and ENCODINGS[encoding].planar != "444":
+        data, step = _padded(data, step, rows, pad)
+    out = to_bgr(data, encoding, w, h, step)
+    assert out.shape == (h, w, 3) and out.flags.c_contiguous
+    expected = _gray_bgr(face) if encoding.startswith("mono") else face
+    # lossless for the RGB forms, close for Bayer (demosaicing) and YUV (chroma subsampling)
+    tolerance = 0 if ENCODINGS[encoding].code in (None, cv2.COLOR_RGB2BGR, cv2.COLOR_BGRA2BGR,
+                                                  cv2.COLOR_RGBA2BGR, cv2.COLOR_GRAY2BGR) else 3.0
+    assert np.abs(out.astype(int) - expected).mean() <= tolerance
+
+
+def test_16_bit_encodings_honour_big_endian(face):
+    for encoding in ("bgr16", "rgba16", "bayer_grbg16", "mono16"):
+        data, step = from_bgr(face, encoding)
+        swapped = np.frombuffer(data, "<u2").astype(">u2").tobytes()
+        h, w = face.shape[:2]
+        np.testing.assert_array_equal(to_bgr(swapped, encoding, w, h, step, is_bigendian=True),
+                                      to_bgr(data, encoding, w, h, step))
+
+
+def test_bayer_patterns_follow_ros_naming():
+    """ROS names the colours of the first two rows: bayer_rggb8 is R G / G B (cv_bridge maps it
+    to OpenCV's BayerBG); a wrong mapping swaps red and blue."""
+    bgr = np.zeros((16, 16, 3), np.uint8)
+    bgr[..., 2], bgr[..., 1], bgr[..., 0] = 200, 50, 10  # red-ish
+    first_rows = {"rggb": (2, 1, 1, 0), "bggr": (0, 1, 1, 2), "gbrg": (1, 0, 2, 1), "grbg": (1, 2, 0, 1)}
+    for pattern, channels in first_rows.items():
+        mosaic = np.empty((16, 16), np.uint8)
+        for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            mosaic[dy::2, dx::2] = bgr[dy::2, dx::2, channels[k]]
+        out = to_bgr(mosaic.tobytes(), f"bayer_{pattern}8", 16, 16, 16)
+        np.testing.assert_array_equal(out[6:10, 6:10], bgr[6:10, 6:10])
+
+
+def _bt601(y: int, u: int, v: int) -> np.ndarray:
+    """BGR of one studio-range BT.601 YUV sample (the formula cameras use)."""
+    c, d, e = 1.164 * (y - 16), u - 128, v - 128
+    return np.clip(np.round([c + 2.018 * d, c - 0.391 * d - 0.813 * e, c + 1.596 * e]), 0, 255)
+
+
+@pytest.mark.parametrize("encoding", ["yuv422_yuy2", "yuyv", "uyvy", "yuv422", "nv12", "nv21", "nv24"])
+def test_yuv_layouts_built_by_hand(encoding):
+    """Buffers laid out by hand (not by OpenCV's own inverse) convert to the BT.601 colour."""
+    w, h, (y, u, v) = 8, 4, (120, 90, 170)
+    if encoding in ("yuv422_yuy2", "yuyv"):
+        data, step = bytes([y, u, y, v] * (w // 2) * h), 2 * w
+    elif encoding in ("uyvy", "yuv422"):
+        data, step = bytes([u, y, v, y] * (w // 2) * h), 2 * w
+    elif encoding == "nv24":
+        data, step = bytes([y] * w * h) + bytes([u, v] * w * h), w
+    else:
+        pair = [u, v] if encoding == "nv12" else [v, u]
+        data, step = bytes([y] * w * h) + bytes(pair * (w // 2) * (h // 2)), w
+    out = to_bgr(data, encoding, w, h, step)
+    assert np.abs(out.astype(int) - _bt601(y, u, v)).max() <= 2, out[0, 0]
+
+
+def test_nv12_padded_planes_share_the_step(face):
+    data, step = from_bgr(face, "nv12")
+    h, w = face.shape[:2]
+    padded, new_step = _padded(data, step, h * 3 // 2, 32)
+    np.testing.assert_array_equal(to_bgr(padded, "nv12", w, h, new_step),
+                                  to_bgr(data, "nv12", w, h, step))
+
+
+@pytest.mark.parametrize("encoding", ["nv12", "yuv422_yuy2", "bayer_rggb16", "bgra16"])
+def test_short_data_names_the_bytes_needed(face, encoding):
+    data, step = from_bgr(face, encoding)
+    h, w = face.shape[:2]
+    with pytest.raises(ImageError, match=f"{encoding} image {w}x{h}, step {step}: data has "
+                                         f"{len(data) - 1} bytes, expected at least {len(data)}"):
+        to_bgr(data[:-1], encoding, w, h, step)
+
+
+def test_compressed_depth_is_refused_by_name():
+    ok, png = cv2.imencode(".png", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ImageError, match="'16UC1; compressedDepth png' is a depth image"):
+        decode_compressed(png.tobytes(), "16UC1; compressedDepth png")
+
+
+def test_image_files_of_every_format_decode(face):
+    for ext in (".jpg", ".png", ".webp", ".bmp", ".tiff", ".ppm"):
+        data = cv2.imencode(ext, face)[1].tobytes()
+        out = decode_image_file(data)
+        assert out.shape == face.shape, ext
+        assert np.abs(out.astype(int) - face).mean() < 4, ext

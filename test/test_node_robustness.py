@@ -60,8 +60,8 @@ def sample(name: str, width: int = 640, height: int = 480) -> np.ndarray:
 
 
 # ----- malformed sensor_msgs/Image ------------------------------------------------------------
-BAD_ENCODINGS = ["", "BGR8", "bgr8 ", "yuv422", "yuv422_yuy2", "nv21", "bayer_rggb8",
-                 "bayer_bggr16", "16UC1", "32FC1", "8UC3", "rgb16", "bgra16", "mono32", "jpeg",
+BAD_ENCODINGS = ["", "BGR8", "bgr8 ", "yuv420", "YUYV", "nv16", "bayer_rggb", "bayer_bggr32",
+                 "16UC1", "32FC1", "8UC3", "64FC4", "16SC1", "rgb32", "bgra", "mono32", "jpeg",
                  "mono8\u00e9"]
 SIDES = st.one_of(st.sampled_from([0, 1, 2, 3, 480, 640, 720, 1280, 2160, 3840, 8192, 8193,
                                    65535, U32]), st.integers(0, 48))
@@ -128,12 +128,17 @@ class RawBuilder:
 
     def __call__(self, spec: RawSpec) -> tuple[Image, bool]:
         """(message, expected to be refused as a bad image)."""
-        channels, depth = image_codec.ENCODINGS.get(spec.encoding, (3, 1))
+        layout = image_codec.ENCODINGS.get(spec.encoding)
+        channels, depth = (layout.channels, layout.depth) if layout else (3, 1)
         row = spec.width * channels * depth
         step = {"exact": row, "short": row - spec.delta, "padded": row + spec.delta,
                 "zero": 0, "max": U32}[spec.step]
         step = min(max(step, 0), U32)
-        needed = step * spec.height
+        try:
+            needed, valid_header = image_codec.raw_size(spec.encoding, spec.width, spec.height,
+                                                        step), True
+        except ImageError:
+            needed, valid_header = step * spec.height, False
         n = {"exact": needed, "long": needed + spec.delta, "short": int(needed * spec.fraction),
              "empty": 0}[spec.data]
         if n > FULL_DATA_LIMIT or (n > BIG_FRAME and self.big >= MAX_BIG):
@@ -144,8 +149,7 @@ class RawBuilder:
         msg.data = _payload(n)
         msg.header.stamp.sec, msg.header.stamp.nanosec = spec.stamp
         msg.header.frame_id = spec.frame_id
-        bad = (spec.encoding not in image_codec.ENCODINGS or not 0 < spec.width <= 8192
-               or not 0 < spec.height <= 8192 or step < row or n < needed)
+        bad = not valid_header or n < needed
         return msg, bad
 
 

@@ -1,7 +1,7 @@
 """``fer-bag``: make, play, record and evaluate rosbag2 bags for fer_ros (no ros2 CLI needed).
 
     fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
-                       [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
+                       [--encoding ENC] [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
     fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
                  [--wait-for-subscribers [S]]
     fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compressed", action="store_true",
                    help="sensor_msgs/CompressedImage (JPEG) instead of Image bgr8")
     p.add_argument("--jpeg-quality", type=int, default=90, choices=range(1, 101), metavar="1..100")
+    p.add_argument("--encoding", default="bgr8", metavar="ENCODING",
+                   help="raw image encoding, as that camera would send it (default bgr8; e.g. "
+                        "yuv422_yuy2 as usb_cam, bayer_rggb8, nv12)")
     p.add_argument("--storage", **storage)
     p.add_argument("--frame-id", default="camera")
     p.add_argument("--max-frames", type=_positive(int), help="stop after this many frames")
@@ -139,7 +142,7 @@ def cmd_from_video(args: argparse.Namespace) -> int:
 
     info = video_to_bag(args.video, args.out_bag, topic=args.topic, fps=args.fps,
                         compressed=args.compressed, storage=args.storage, frame_id=args.frame_id,
-                        max_frames=args.max_frames, jpeg_quality=args.jpeg_quality,
+                        encoding=args.encoding, max_frames=args.max_frames, jpeg_quality=args.jpeg_quality,
                         start_ns=None if args.start_time is None else round(args.start_time * 1e9),
                         progress=not args.quiet, distro=args.ros_distro)
     print(f"{info.path}: {info.frames} x {info.msgtype} on {info.topic} at {info.fps:g} frames/s "

@@ -1,6 +1,7 @@
 """``fer-bag from-video``: a video (or image folder) as a rosbag2 bag of camera images.
 
-Every frame becomes one sensor_msgs/Image (bgr8) or CompressedImage (JPEG), serialised by
+Every frame becomes one sensor_msgs/Image (bgr8, or ``encoding``: any raw encoding
+fer_ros reads, e.g. yuv422_yuy2 as usb_cam sends) or CompressedImage (JPEG), serialised by
 rclpy.serialization.serialize_message. Stamps are evenly spaced at ``fps`` (default: the
 video's own rate) from ``start_ns``; the header stamp equals the bag (receive) timestamp, as
 with a camera recorded live on the same host.
@@ -18,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from ..core.errors import ImageError
+from ..core.image_codec import raw_encoding
 from ..node.conversions import bgr_to_image
 from ..node.frame_reader import FrameReader
 from .errors import BagError
@@ -38,9 +40,10 @@ class VideoBagInfo:
     start_ns: int
 
 
-def frame_message(bgr, header: Header, compressed: bool, jpeg_quality: int) -> Image | CompressedImage:
+def frame_message(bgr, header: Header, compressed: bool, jpeg_quality: int,
+                  encoding: str = "bgr8") -> Image | CompressedImage:
     if not compressed:
-        return bgr_to_image(bgr, header)
+        return bgr_to_image(bgr, header, encoding)
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     if not ok:
         raise BagError("JPEG encoding failed")
@@ -64,8 +67,13 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
                  compressed: bool = False, storage: str = "mcap", frame_id: str = "camera",
                  max_frames: int | None = None, start_ns: int | None = None,
                  jpeg_quality: int = 90, progress: bool = True,
-                 distro: str = "jazzy") -> VideoBagInfo:
+                 distro: str = "jazzy", encoding: str = "bgr8") -> VideoBagInfo:
     """Writes the bag and returns what was written; BagError for unusable input or output."""
+    if not compressed:
+        try:
+            raw_encoding(encoding)
+        except ImageError as exc:
+            raise BagError(f"--encoding: {exc}") from None
     try:
         reader = FrameReader(video)
     except ImageError as exc:
@@ -96,8 +104,8 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
             stamp = start + round(count * 1e9 / rate)
             header = Header(frame_id=frame_id)
             header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            writer.write(topic_id, stamp, serialize_message(frame_message(bgr, header, compressed,
-                                                                          jpeg_quality)))
+            message = frame_message(bgr, header, compressed, jpeg_quality, encoding)
+            writer.write(topic_id, stamp, serialize_message(message))
             count += 1
             bar.update(count)
         if count == 0:

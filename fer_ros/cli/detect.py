@@ -24,7 +24,9 @@ import cv2
 import numpy as np
 
 from ..core.drawing import draw_results
-from ..core.errors import FerError
+from ..core.errors import FerError, ImageError
+from ..core import image_headers
+from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
@@ -92,10 +94,27 @@ def _frames(cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
         yield frame
 
 
+MAX_FILE_BYTES = 1 << 30  # an image file of 1 GiB or more is not read
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file with the core's header checks (decompression bombs are refused
+    before any decoder allocates): JPEG, PNG, GIF, WebP, BMP, TIFF or PNM."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES)
+            if f.read(1):
+                raise InputError(f"{path}: larger than {MAX_FILE_BYTES >> 30} GiB, not read")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return decode_image_file(data)
+    except ImageError as exc:
+        raise InputError(f"{path}: not a readable image: {exc}") from None
+
+
 def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"{path}: not a readable image")
+    bgr = read_image(path)
     results = pipeline.process(bgr)
     if args.annotate:
         out = _out_path(args.annotate, path, path.suffix.lower() if path.suffix.lower()
@@ -108,7 +127,27 @@ def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespac
         print(f"{path}: {bgr.shape[1]}x{bgr.shape[0]}, {_summary_faces(results)}", flush=True)
 
 
+def check_image_headers(path: Path) -> None:
+    """A file handed to the video reader that is really an image format (an animated GIF,
+    WebP, ...) gets the image header checks first, so a bomb never reaches the decoder."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return
+        data = path.read_bytes()
+    except OSError:
+        return  # the video reader says why
+    fmt = image_headers.image_format(data)
+    if fmt is None:
+        return
+    try:
+        for width, height in image_headers.declared_sizes(data, fmt):
+            check_size(width, height, f"image ({fmt.upper()} header)")
+    except ImageError as exc:
+        raise InputError(f"{path}: not a readable image: {exc}") from None
+
+
 def process_video(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
+    check_image_headers(path)
     cap = cv2.VideoCapture(str(path))
     writer = None
     progress: Progress | None = None

@@ -1,8 +1,11 @@
 """sensor_msgs images <-> BGR arrays and core results -> fer_msgs/EmotionArray.
 
-cv_bridge (vision_opencv) is used where it is installed and passes a self-test; otherwise the
-core's image helpers, which accept the same encodings (bgr8, rgb8, bgra8, rgba8, mono8,
-mono16, padded rows) and JPEG/PNG. Both paths raise ImageError for bad input.
+cv_bridge (vision_opencv) is used, where it is installed and passes a self-test, for the 8-bit
+colour and mono encodings only (bgr8, rgb8, bgra8, rgba8, mono8); every other encoding (16-bit,
+Bayer, YUV 4:2:2, nv12/nv21/nv24) goes to the core's ``image_codec``, which converts them all
+the same way whichever cv_bridge is installed (ROS 2's cv_bridge converts no NV formats, the
+ROS 1 PyPI port fails on numpy 2). Compressed images are always decoded by the core, which
+checks their headers against decompression bombs. Both paths raise ImageError for bad input.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ def _load_cv_bridge():
 
 
 _BRIDGE = _load_cv_bridge()
+BRIDGE_ENCODINGS = {"bgr8", "rgb8", "bgra8", "rgba8", "mono8"}
 CONVERTER = "cv_bridge" if _BRIDGE is not None else "fer_ros.core.image_codec"
 
 
 def image_to_bgr(msg: Image) -> np.ndarray:
     """A sensor_msgs/Image as a BGR uint8 array; ImageError for anything unusable."""
-    if _BRIDGE is not None and msg.encoding in image_codec.ENCODINGS and msg.encoding != "mono16":
+    if _BRIDGE is not None and msg.encoding in BRIDGE_ENCODINGS:
         try:
             _check_raw(msg)
             return image_codec.ensure_bgr(_BRIDGE.imgmsg_to_cv2(msg, "bgr8")).copy()
@@ -50,27 +54,26 @@ def image_to_bgr(msg: Image) -> np.ndarray:
 
 
 def _check_raw(msg: Image) -> None:
-    """Size/step/data checks shared with the core before handing a message to cv_bridge."""
-    channels, depth = image_codec.ENCODINGS[msg.encoding]
-    if msg.width <= 0 or msg.height <= 0:
-        raise ImageError(f"image has size {msg.width}x{msg.height}")
-    if msg.step < msg.width * channels * depth or len(msg.data) < msg.step * msg.height:
+    """The core's size/step/data checks, before handing a message to cv_bridge."""
+    needed = image_codec.raw_size(msg.encoding, msg.width, msg.height, msg.step)
+    if len(msg.data) < needed:
         raise ImageError(
-            f"image step {msg.step} / data {len(msg.data)} bytes do not fit "
-            f"{msg.width}x{msg.height} {msg.encoding}"
+            f"{msg.encoding} image {msg.width}x{msg.height}, step {msg.step}: data has "
+            f"{len(msg.data)} bytes, expected at least {needed}"
         )
 
 
 def compressed_to_bgr(msg: CompressedImage) -> np.ndarray:
     """A sensor_msgs/CompressedImage (JPEG/PNG) as a BGR uint8 array."""
-    return image_codec.decode_compressed(msg.data)
+    return image_codec.decode_compressed(msg.data, msg.format)
 
 
-def bgr_to_image(bgr: np.ndarray, header: Header) -> Image:
-    """A bgr8 sensor_msgs/Image carrying ``header``."""
-    data, step = image_codec.from_bgr(bgr, "bgr8")
+def bgr_to_image(bgr: np.ndarray, header: Header, encoding: str = "bgr8") -> Image:
+    """A sensor_msgs/Image carrying ``header``, in ``encoding`` (bgr8 by default; any of
+    image_codec.ENCODINGS, as a camera in that encoding would send the frame)."""
+    data, step = image_codec.from_bgr(bgr, encoding)
     msg = Image(header=header, height=int(bgr.shape[0]), width=int(bgr.shape[1]),
-                encoding="bgr8", is_bigendian=0, step=step)
+                encoding=encoding, is_bigendian=0, step=step)
     msg.data = data
     return msg
 

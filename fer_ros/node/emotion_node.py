@@ -31,12 +31,14 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
+from fer_ros.core import native_log
 from fer_ros.core.errors import ConfigError, FerError, ImageError
 from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown
 from fer_ros.node.diagnostics import diagnostic_status
 from fer_ros.node.frame_stats import FrameStats
+from fer_ros.node.keyed_throttle import KeyedThrottle
 from fer_ros.node.latest_frame import LatestSlot
 from fer_ros.node.ros_params import current_values, declare_all, deferred_change_message
 from fer_ros.params import SPECS, load_defaults, validate
@@ -80,6 +82,8 @@ class EmotionNode(LifecycleNode):
         self._sub = self._emotions_pub = self._annotated_pub = None
         self._state = "unconfigured"
         self._last_error = ""
+        self._bad_throttle = KeyedThrottle(WARN_THROTTLE_S)  # one warning per encoding / format
+        native_log.set_sink(lambda line: self.get_logger().warning(line))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = None
         self._start_diagnostics_timer()
@@ -193,12 +197,12 @@ class EmotionNode(LifecycleNode):
                 continue
             self.stats.on_taken()
             self._in_frame.set()
+            t0 = time.perf_counter()
             try:
                 self._process(msg, generation)
             except ImageError as exc:
-                self.stats.on_bad(str(exc))
-                self.get_logger().warning(f"skipping a bad image: {exc}",
-                                          throttle_duration_sec=WARN_THROTTLE_S)
+                self.stats.on_bad(str(exc), (time.perf_counter() - t0) * 1000.0)
+                self._warn_bad(msg, exc)
             except Exception as exc:  # the node must survive anything a message can cause
                 self.stats.on_error()
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -206,6 +210,12 @@ class EmotionNode(LifecycleNode):
                                         throttle_duration_sec=WARN_THROTTLE_S)
             finally:
                 self._in_frame.clear()
+
+    def _warn_bad(self, msg: Image | CompressedImage, exc: ImageError) -> None:
+        """One warning every WARN_THROTTLE_S per encoding (raw) or format (compressed)."""
+        key = msg.format if isinstance(msg, CompressedImage) else msg.encoding
+        if self._bad_throttle.ready(str(key)[:64]):
+            self.get_logger().warning(f"skipping a bad image: {exc}")
 
     def _process(self, msg: Image | CompressedImage, generation: int) -> None:
         pipeline = self.pipeline

@@ -36,6 +36,8 @@ class FrameStats:
         self._outcomes: deque[tuple[float, str | None]] = deque(maxlen=MAX_OUTCOMES)  # (time, reason or None)
         self._waiting_since: float | None = None  # first frame received after the last finished
         self._busy_since: float | None = None  # the worker took a frame and has not finished it
+        self._reject_ms: deque[float] = deque(maxlen=10000)  # the most recent bad frames
+        self._reject_max = 0.0
 
     def on_received(self) -> None:
         with self._lock:
@@ -55,10 +57,13 @@ class FrameStats:
             self._faces.append(faces)
             self._finished(None)
 
-    def on_bad(self, reason: str = "bad image") -> None:
-        """A frame refused as malformed or unsupported; ``reason`` is the ImageError's text."""
+    def on_bad(self, reason: str = "bad image", ms: float = 0.0) -> None:
+        """A frame refused as malformed or unsupported, ``ms`` after the worker took it;
+        ``reason`` is the ImageError's text."""
         with self._lock:
             self.bad += 1
+            self._reject_ms.append(ms)
+            self._reject_max = max(self._reject_max, ms)
             self._finished(reason[:MAX_REASON_CHARS] or "bad image")
 
     def on_abandoned(self) -> None:
@@ -130,6 +135,10 @@ class FrameStats:
                 "recent_frames_checked": checked,
                 "recent_frames_refused": refused,
                 "unanswered_s": unanswered,
+                # time to refuse a bad frame: the maximum since start, p99 of the last 10,000
+                "reject_ms_max": self._reject_max,
+                "reject_ms_p99": (float(np.percentile(self._reject_ms, 99))
+                                  if self._reject_ms else 0.0),
             }
             self._mark = (now, self.received, self.processed)
             self._times_ms.clear()
