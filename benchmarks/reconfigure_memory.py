@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
                              *node_args], cwd=str(source), env=env, stdout=subprocess.DEVNULL,
                             stderr=log, text=True)
-    rclpy.init()
+    rclpy.init(args=[])  # not sys.argv: "--node-arg a:=b" would read as a remap rule
     me = rclpy.create_node("fer_reconfigure_memory")
     client = me.create_client(ChangeState, f"{NODE}/change_state")
 
