@@ -301,3 +301,30 @@ def test_a_misspelt_parameter_is_a_warning_naming_the_closest_real_names(tmp_pat
     err = capsys.readouterr().err
     assert err.splitlines() == ["fer-bag evaluate: -p 'detector': expected NAME:=VALUE "
                                 "(e.g. -p detector:=yunet)"]
+
+
+def test_any_exception_while_configuring_is_one_line_with_its_type(tmp_path, capsys, monkeypatch):
+    """Not only the package's own errors: an OSError from a hostile FER_MODEL_DIR (a path
+    component over 255 characters) is one line naming its type, from the node and fer-detect."""
+    from fer_ros.core.errors import ModelError, one_line_error
+
+    assert one_line_error(ValueError("two\nlines")) == "ValueError: two lines"
+    assert one_line_error(ModelError("own  message")) == "own message"
+    model_dir = str(tmp_path / ("d" * 300))
+    expected = "OSError: [Errno 36] File name too long"
+    proc = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
+                             "-p", "detector:=yunet"], env=child_env(FER_MODEL_DIR=model_dir),
+                            cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    node = finish(proc)
+    assert node.returncode == 2
+    line = assert_one_line(node.stdout + node.stderr, expected)
+    assert "configure failed: OSError: " in line
+
+    from fer_ros.cli.detect import main as fer_detect
+
+    monkeypatch.setenv("FER_MODEL_DIR", model_dir)
+    capsys.readouterr()
+    assert fer_detect(["--detector", "yunet", str(SAMPLE)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"fer-detect: error: {expected}")
