@@ -280,8 +280,8 @@ def _check_param_values(values: dict, what: str, prefix: list[str]) -> None:
         if isinstance(value, dict):
             _check_param_values(value, what, prefix + [str(name)])
         elif isinstance(value, list):
-            if not value or not all(isinstance(v, scalar) for v in value):
-                raise ConfigError(f"{what}: parameter {full} must be a non-empty list of scalars")
+            if not all(isinstance(v, scalar) for v in value):
+                raise ConfigError(f"{what}: parameter {full} must be a list of scalars")
             if len({type(v) for v in value}) > 1:
                 raise ConfigError(f"{what}: parameter {full}: all list items must have one type")
         elif not isinstance(value, scalar):

@@ -328,3 +328,42 @@ def test_any_exception_while_configuring_is_one_line_with_its_type(tmp_path, cap
     assert fer_detect(["--detector", "yunet", str(SAMPLE)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith(f"fer-detect: error: {expected}")
+
+
+PARAMS_FILE_LAYOUTS = {  # content: what rcl itself does with it (checked below as well)
+    "/**:\n  ros__parameters:\n    ssd_threshold: 0.7\n    ids: []\n": True,
+    "/robot1:\n  emotion_node:\n    ros__parameters:\n      detector: yunet\n": True,
+    ("/**:\n  ros__parameters:\n    qos_overrides:\n      /image_raw:\n        subscription:\n"
+     "          reliability: reliable\n"): True,
+    "/**:\n  ros__parameters:\n    mixed: [1, 2.5]\n": False,
+    "/**:\n  ros__parameters:\n    empty:\n": False,
+    "/**:\n  ssd_threshold: 0.5\n": False,
+}
+
+
+@pytest.mark.parametrize("content", list(PARAMS_FILE_LAYOUTS))
+def test_params_file_check_agrees_with_rcl(content, tmp_path):
+    """check_params_file accepts what rcl accepts and refuses (in one line) what it refuses."""
+    import rclpy
+
+    from fer_ros.core.errors import ConfigError
+    from fer_ros.params import check_params_file
+
+    path = tmp_path / "p.yaml"
+    path.write_text(content)
+    context = rclpy.Context()
+    try:
+        rclpy.init(args=["probe", "--ros-args", "--params-file", str(path)], context=context)
+        rcl_accepts = True
+    except Exception:
+        rcl_accepts = False
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
+    assert rcl_accepts == PARAMS_FILE_LAYOUTS[content]
+    if rcl_accepts:
+        check_params_file(path)
+    else:
+        with pytest.raises(ConfigError) as err:
+            check_params_file(path)
+        assert "\n" not in str(err.value) and str(path) in str(err.value)
