@@ -6,6 +6,7 @@ and one :func:`validate`. ROS-free: the node turns each :class:`ParamSpec` into 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .core.errors import ConfigError
+from .core.file_checks import file_problem
 
 PACKAGE = "fer_ros"
 CONFIG_NAME = "emotion.yaml"
@@ -212,6 +214,124 @@ def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
                 return dict(entry["ros__parameters"])
     raise ConfigError(f"{path} is not a ROS 2 params file: expected '/**:' then 'ros__parameters:'")
+
+
+MAX_PARAMS_FILE_BYTES = 1 << 20  # a params file of this package is ~2 KB
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """A PyYAML error in one line: the problem and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def check_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The document of a ROS 2 params file given with ``--params-file``, checked the way rcl
+    will read it, so that a bad file is one ConfigError line instead of rcl's error and a
+    traceback: a readable regular file of at most 1 MiB, valid YAML without aliases, a
+    mapping of node names to mappings that hold ``ros__parameters`` mappings (node names may
+    nest under namespaces), whose values are scalars, lists of scalars or nested mappings."""
+    what = f"parameters file {path}"
+    problem = file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"cannot read {what}: {problem}")
+    size = os.stat(path).st_size
+    if size > MAX_PARAMS_FILE_BYTES:
+        raise ConfigError(f"{what} is {size} bytes: over the {MAX_PARAMS_FILE_BYTES} limit")
+    try:
+        text = Path(path).read_text()
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=_YamlLoader)):
+            raise ConfigError(f"{what}: YAML aliases (*name) are not supported in a params file")
+        data = yaml.load(text, Loader=_YamlLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} is not valid YAML: {_yaml_error(exc)}") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{what} is not a ROS 2 params file: expected '/**:' (or a node name) "
+                          "then 'ros__parameters:'")
+    _check_params_tree(data, what, [])
+    return data
+
+
+def _check_params_tree(node: dict, what: str, keys: list[str]) -> None:
+    for key, value in node.items():
+        here = keys + [str(key)]
+        if not isinstance(key, str):
+            raise ConfigError(f"{what}: key {key!r} under {'.'.join(keys) or 'the top'} must be a name")
+        if key == "ros__parameters":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{what}: {'.'.join(here)} must be a mapping of parameter names "
+                                  "to values")
+            _check_param_values(value, what, [])
+        elif not isinstance(value, dict):
+            raise ConfigError(f"{what}: {'.'.join(here)} must be a mapping (a node name holding "
+                              "'ros__parameters:'); parameters go under 'ros__parameters:'")
+        else:
+            _check_params_tree(value, what, here)
+
+
+def _check_param_values(values: dict, what: str, prefix: list[str]) -> None:
+    scalar = (bool, int, float, str)
+    for name, value in values.items():
+        full = ".".join(prefix + [str(name)])
+        if isinstance(value, dict):
+            _check_param_values(value, what, prefix + [str(name)])
+        elif isinstance(value, list):
+            if not all(isinstance(v, scalar) for v in value):
+                raise ConfigError(f"{what}: parameter {full} must be a list of scalars")
+            if len({type(v) for v in value}) > 1:
+                raise ConfigError(f"{what}: parameter {full}: all list items must have one type")
+        elif not isinstance(value, scalar):
+            raise ConfigError(f"{what}: parameter {full} has no value" if value is None
+                              else f"{what}: parameter {full}: unsupported value {value!r}")
+
+
+def params_file_names(data: dict[str, Any]) -> list[str]:
+    """Every parameter name set in a (checked) params file document, in any node entry."""
+    names: list[str] = []
+
+    def walk(node: dict) -> None:
+        for key, value in node.items():
+            if key == "ros__parameters" and isinstance(value, dict):
+                names.extend(_flat_names(value, ""))
+            elif isinstance(value, dict):
+                walk(value)
+
+    walk(data)
+    return names
+
+
+def _flat_names(values: dict, prefix: str) -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        out.extend(_flat_names(value, name + ".") if isinstance(value, dict) else [name])
+    return out
+
+
+# Parameters every rclpy node has (or creates later, like qos_overrides.* on a subscription).
+ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
+ROS_OWN_PREFIXES = ("qos_overrides.",)
+
+
+def is_ros_own(name: str) -> bool:
+    """True for parameters ROS itself declares on every node (not fer_ros' own)."""
+    return name in ROS_OWN_PARAMS or name.startswith(ROS_OWN_PREFIXES)
+
+
+def unknown_parameter_warning(name: str) -> str:
+    """The warning for a parameter name that is not one of SPECS, naming the closest real
+    names: "unknown parameter 'detector_treshold' ignored (did you mean 'ssd_threshold'?)"."""
+    close = difflib.get_close_matches(name, list(SPECS) + list(ROS_OWN_PARAMS), n=2, cutoff=0.6)
+    hint = (" (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close
+            else f" (see `ros2 param list`, or {CONFIG_NAME} for every name)")
+    return f"unknown parameter '{name}' ignored{hint}"
 
 
 def load_defaults(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

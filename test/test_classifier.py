@@ -132,11 +132,14 @@ def test_no_faces_gives_empty_array(six_ckpt):
 
 
 def test_predict_matches_the_network_on_normalised_input(six_ckpt):
-    """The frozen TorchScript model gives the eager network's probabilities, any batch size."""
+    """The batch-norm-folded eager model gives the unfolded network's probabilities, any
+    batch size; it is plain eager PyTorch (no TorchScript) with no batch norm left."""
     from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
 
     clf = EmotionClassifier(six_ckpt)
-    assert isinstance(clf.model, torch.jit.ScriptModule)
+    assert not isinstance(clf.model, torch.jit.ScriptModule)
+    kinds = {type(m) for m in clf.model.modules()}
+    assert torch.nn.Conv2d in kinds and not kinds & {torch.nn.BatchNorm2d, torch.nn.Dropout}
     eager = network_from_checkpoint(load_checkpoint(six_ckpt))
     for n in (1, 3):
         faces = np.random.default_rng(n).integers(0, 256, (n, 48, 48), dtype=np.uint8)
@@ -215,3 +218,67 @@ def test_fer7_smiling_face_is_happy():
     probs = clf.classify(image, [dets[0].box])[0]
     assert clf.labels[int(np.argmax(probs))] == "happy"
     assert EmotionClassifier(fer7_path(), flip_tta=True).classify(image, [dets[0].box]).argmax() == 3
+
+
+def test_fold_batch_norm_matches_the_unfolded_network_and_leaves_it_alone():
+    """Conv+BN2d and Linear+BN1d pairs are folded, dropout dropped, nested blocks flattened."""
+    from fer_ros.core.network import fold_batch_norm
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(
+        torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()),
+        torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(4 * 6 * 6, 5),
+        torch.nn.BatchNorm1d(5))
+    for m in net.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.3, 3)
+            m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+    net.eval()
+    folded = fold_batch_norm(net)
+    assert [type(m) for m in folded] == [torch.nn.Conv2d, torch.nn.ReLU, torch.nn.Flatten,
+                                         torch.nn.Linear]
+    assert isinstance(net[0][1], torch.nn.BatchNorm2d)  # the original is untouched
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def real_face_crops() -> np.ndarray:
+    """48x48 gray crops of the real faces the default SSD finds in two sample photos."""
+    from fer_ros.core.factory import build_detector
+    from fer_ros.params import load_defaults
+
+    detector = build_detector(load_defaults())
+    crops = []
+    for name in ("dlib_2008_002506.jpg", "fer_justin.jpg"):
+        path = SAMPLES / name
+        if path.is_file():
+            image = cv2.imread(str(path))
+            boxes = [d.box for d in detector.detect(image)]
+            if boxes:
+                crops.append(crop_faces(image, boxes, 48, 0.05))
+    if not crops:
+        pytest.skip("no sample photos (../shared beside the repo is needed)")
+    return np.concatenate(crops)
+
+
+@pytest.mark.parametrize("model", ["fer7", "fer6", "fer7_fer2013", "ferplus8"])
+def test_every_shipped_model_folded_gives_the_unfolded_probabilities(model, real_face_crops):
+    """Max abs probability difference < 1e-4 (float32) on real face crops, batch and single."""
+    from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
+    from fer_ros.core.model_files import resolve_model
+
+    path = resolve_model(model)
+    clf = EmotionClassifier(path)
+    ckpt = load_checkpoint(path)
+    eager = network_from_checkpoint(ckpt)  # unfolded, eval mode, contiguous layout
+    x = normalize_batch(real_face_crops, ckpt["normalization"])
+    with torch.no_grad():
+        expected = torch.softmax(eager(x) / ckpt["temperature"], dim=1).numpy()
+    assert len(real_face_crops) >= 3
+    assert np.abs(clf.predict(real_face_crops) - expected).max() < 1e-4
+    single = np.concatenate([clf.predict(c[None]) for c in real_face_crops])
+    assert np.abs(single - expected).max() < 1e-4

@@ -40,6 +40,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from .bagfile import header_stamp_ns, open_bag, with_header_stamp
 from .errors import BagError, BagRunError
+from .node_params import check_node_params
 from .node_process import NodeProcess
 from .node_watch import NodeWatch
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
@@ -147,8 +148,7 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
                        "--no-spawn")
     if opts.max_frames is not None and opts.max_frames <= 0:
         raise BagError(f"--max-frames must be > 0 (got {opts.max_frames})")
-    if opts.params_file and not Path(opts.params_file).is_file():
-        raise BagError(f"{opts.params_file}: no such params file")
+    check_node_params(opts.node_params, [opts.params_file] if opts.params_file else [])
     with open_bag(opts.bag) as reader:
         topic = image_topic(reader, opts.image_topic)
         if topic.count == 0:

@@ -10,9 +10,11 @@ from collections import deque
 from pathlib import Path
 
 from ..ros_env import dds_env
-from .errors import BagRunError
+from .errors import BagError, BagRunError
 
 ACTIVE_LINE = "waiting for"  # logged by the node once active (image subscription created)
+CONFIG_EXIT_CODE = 2  # the node refused a parameter, params file or model (one line said why)
+REFUSAL_MARKERS = ("configure failed: ", "emotion_node: ")
 
 
 class NodeProcess:
@@ -43,12 +45,26 @@ class NodeProcess:
                 self.active.set()
 
     def check_alive(self) -> None:
-        """Raises BagRunError (with the node's last log line) if it has exited."""
+        """Raises if the node has exited: BagError (exit code 2) with the node's own one-line
+        reason when it refused its configuration (its exit code 2: a bad parameter, params
+        file or model), else BagRunError with its last log line."""
         if self.proc.poll() is not None:
             self._reader.join(timeout=2.0)
+            if self.proc.returncode == CONFIG_EXIT_CODE:
+                raise BagError(f"the emotion node refused its configuration: {self.refusal()} "
+                               f"(log: {self.log_path})")
             last = self.tail[-1] if self.tail else "no output"
             raise BagRunError(f"the emotion node exited with code {self.proc.returncode}: {last} "
                               f"(log: {self.log_path})")
+
+    def refusal(self) -> str:
+        """The node's reason for refusing its configuration: its "configure failed: ..." or
+        "emotion_node: ..." line without the ROS log prefix (else its last line)."""
+        for line in reversed(self.tail):
+            for marker in REFUSAL_MARKERS:
+                if marker in line:
+                    return line[line.index(marker) + len(marker):].strip()
+        return self.tail[-1] if self.tail else "no output"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ctrl-C (the node shuts down cleanly), then terminate, then kill."""

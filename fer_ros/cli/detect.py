@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 from ..core.drawing import draw_results
-from ..core.errors import FerError, ImageError
+from ..core.errors import FerError, ImageError, one_line_error
 from ..core import image_headers
+from ..core.file_checks import file_problem
 from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
@@ -223,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             chosen[score_threshold_param(args.detector)] = args.threshold
         params = {**defaults, **validate(chosen)}
         pipeline = build_pipeline(params)
+        pipeline.warm_up()  # first frame not slow; refuses a model with non-finite outputs
         if args.annotate:
             args.annotate.mkdir(parents=True, exist_ok=True)
-    except (FerError, OSError) as exc:
-        _error(str(exc))
+    except Exception as exc:  # a bad option or model file: one line, never a traceback
+        _error(one_line_error(exc))
         return 2
     # Images are independent: no tracking/smoothing. Each video starts fresh tracks.
     video = pipeline
@@ -235,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.inputs:
         path = Path(name)
         try:
-            if not path.is_file():
-                raise InputError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}")
+            problem = file_problem(path)
+            if problem is not None:
+                raise InputError(f"{path}: {problem}")
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 process_image(path, still, args)
             else:

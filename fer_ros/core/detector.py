@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError, ModelError
+from .file_checks import file_problem
 from .image_codec import ensure_bgr
 from .types import Box, Detection
 
@@ -48,8 +49,11 @@ def check_thresholds(score_threshold: float, nms_threshold: float, min_size: int
 
 def _existing(path: str | os.PathLike[str], what: str) -> str:
     p = Path(path)
-    if not p.is_file():
+    problem = file_problem(p)
+    if problem == "no such file":
         raise ModelError(f"{what} not found: {p} (run `make setup` or check FER_MODEL_MIRROR)")
+    if problem is not None:
+        raise ModelError(f"{what} {p}: {problem}")
     return str(p)
 
 

@@ -15,3 +15,12 @@ class ImageError(FerError):
 
 class ConfigError(FerError):
     """A parameter value is invalid."""
+
+
+def one_line_error(exc: BaseException) -> str:
+    """``exc`` as one line for the person running it: a FerError's own message, any other
+    exception's type and message (``ValueError: ...``), whitespace and newlines collapsed."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, FerError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from .classifier import EmotionClassifier
 from .detector import make_detector
 from .errors import ModelError
+from .file_checks import file_problem
 from .pipeline import EmotionPipeline
 from .smoothing import EmaSmoother
 from .tracking import FaceTracker
@@ -20,8 +21,11 @@ def classifier_path(model: str) -> Path:
     """A shipped model name (``fer7``, ``fer6``) or a path to a checkpoint -> its file."""
     if model.endswith(".pt") or "/" in model or "\\" in model:
         path = Path(model).expanduser()
-        if not path.is_file():
+        problem = file_problem(path)
+        if problem == "no such file":
             raise ModelError(f"classifier checkpoint not found: {path}")
+        if problem is not None:
+            raise ModelError(f"classifier checkpoint {path}: {problem}")
         return path
     from .model_files import resolve_model  # local: only shipped names need the manifest
 

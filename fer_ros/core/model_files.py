@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .file_checks import file_problem
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "fer_ros.models/1"
@@ -280,8 +281,11 @@ def locate(entry: ModelEntry, dirs: list[Path], mirror: Path | None) -> tuple[Pa
 
 def missing_error(entry: ModelEntry, dirs: list[Path], mirror: Path | None) -> ModelError:
     places = [str(d) for d in dirs] + ([f"mirror {mirror}"] if mirror is not None else [])
+    odd = [f"{p} {file_problem(p)}" for p in [d / entry.path for d in dirs]
+           + ([mirror / entry.path] if mirror is not None else []) if os.path.lexists(p)]
     return ModelError(f"model file '{entry.path}' ({entry.name}) not found in "
-                      f"{', '.join(places) or 'any model directory'}; {setup_hint()} to get it")
+                      f"{', '.join(places) or 'any model directory'}"
+                      + (f" ({'; '.join(odd)})" if odd else "") + f"; {setup_hint()} to get it")
 
 
 _DEFAULT_MIRROR = Path("<default mirror>")

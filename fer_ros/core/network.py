@@ -6,10 +6,12 @@ checkpoint rebuilds exactly the network it was trained with.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 DEFAULT_ARCH: dict[str, Any] = {
     "name": "vgg",
@@ -66,3 +68,43 @@ def build_network(arch: dict[str, Any], num_classes: int) -> EmotionNet:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` (left unchanged): every batch norm that follows a
+    convolution (or a BatchNorm1d that follows a linear layer) is folded into that layer's
+    weight and bias, dropout layers are dropped, and nested ``nn.Sequential`` blocks are
+    flattened into their parent. Plain eager PyTorch: the same outputs to float rounding, fewer
+    layers to run, nothing compiled or cached (unlike TorchScript's freeze)."""
+    folded = copy.deepcopy(model).eval()
+    if isinstance(folded, nn.Sequential):
+        return nn.Sequential(*_folded_layers(folded))
+    _fold_children(folded)
+    return folded
+
+
+def _fold_children(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.Sequential):
+            setattr(module, name, nn.Sequential(*_folded_layers(child)))
+        else:
+            _fold_children(child)
+
+
+def _folded_layers(seq: nn.Sequential) -> list[nn.Module]:
+    out: list[nn.Module] = []
+    for layer in seq:
+        if isinstance(layer, nn.Sequential):
+            inner = _folded_layers(layer)
+        else:
+            _fold_children(layer)
+            inner = [layer]
+        for item in inner:
+            prev = out[-1] if out else None
+            if isinstance(item, nn.BatchNorm2d) and isinstance(prev, nn.Conv2d):
+                out[-1] = fuse_conv_bn_eval(prev, item)
+            elif isinstance(item, nn.BatchNorm1d) and isinstance(prev, nn.Linear):
+                out[-1] = fuse_linear_bn_eval(prev, item)
+            elif not isinstance(item, nn.Dropout):  # identity in eval mode
+                out.append(item)
+    return out

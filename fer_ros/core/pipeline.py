@@ -8,8 +8,9 @@ import numpy as np
 
 from .classifier import EmotionClassifier
 from .detector import FaceDetector
+from .errors import ModelError
 from .image_codec import ensure_bgr
-from .types import FaceResult
+from .types import Box, FaceResult
 
 
 class Tracker(Protocol):
@@ -46,6 +47,29 @@ class EmotionPipeline:
     def labels(self) -> list[str]:
         """Class names, in the order of every result's ``probabilities``."""
         return self.classifier.labels
+
+    def warm_up(self, width: int = 640, height: int = 480) -> None:
+        """Run the detector on a blank ``width`` x ``height`` frame and the classifier on one
+        face box of it, so the first real frame is not slow (lazy allocations, oneDNN kernel
+        choice), and check what the classifier gives: finite probabilities summing to 1, one
+        per label. Raises ModelError naming the problem otherwise (e.g. weights that overflow
+        to infinity). Tracker and smoother are not touched."""
+        blank = np.full((height, width, 3), 128, dtype=np.uint8)
+        self.detector.detect(blank)
+        side = max(min(width, height) // 2, 1)
+        box = Box((width - side) // 2, (height - side) // 2, side, side)
+        probs = np.asarray(self.classifier.classify(blank, [box]))
+        labels = self.classifier.labels
+        where = getattr(self.classifier, "checkpoint_path", "the classifier")
+        if probs.shape != (1, len(labels)):
+            raise ModelError(f"{where}: the classifier gives {probs.shape[-1]} probabilities for "
+                             f"{len(labels)} labels")
+        if not np.isfinite(probs).all():
+            raise ModelError(f"{where}: the classifier gives non-finite probabilities on a "
+                             "blank face crop (its weights overflow or are corrupt)")
+        if abs(float(probs.sum()) - 1.0) > 1e-3 or (probs < 0).any():
+            raise ModelError(f"{where}: the classifier's probabilities on a blank face crop sum to "
+                             f"{float(probs.sum()):.4f}, not 1")
 
     def process(self, bgr: np.ndarray, stamp_s: float | None = None) -> list[FaceResult]:
         """Detect, classify (one batch for all faces), then track and smooth if configured."""

@@ -33,6 +33,18 @@ class SsdRuntime(Protocol):
     def __call__(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+_CORE = None
+
+
+def _openvino_core(ov):
+    """One ``ov.Core`` per process, shared by every SSD built (each reconfigure builds one):
+    a new Core per build kept ~14 MB more now and then (its thread pools and caches)."""
+    global _CORE
+    if _CORE is None:
+        _CORE = ov.Core()
+    return _CORE
+
+
 class OpenVinoRuntime:
     """OpenVINO CPU inference; one compiled model per input shape (cached)."""
 
@@ -45,7 +57,7 @@ class OpenVinoRuntime:
         except ImportError as exc:
             raise ConfigError("ssd_runtime 'openvino' needs the openvino package "
                               f"({exc}); use ssd_runtime 'onnxruntime' or 'opencv'") from None
-        self._core = ov.Core()
+        self._core = _openvino_core(ov)
         try:
             self._model = self._core.read_model(str(onnx_path))
         except Exception as exc:  # openvino raises RuntimeError subclasses for bad files

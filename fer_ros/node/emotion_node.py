@@ -26,16 +26,15 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
 from fer_ros.core import native_log
-from fer_ros.core.errors import ConfigError, FerError, ImageError
+from fer_ros.core.errors import ConfigError, ImageError, one_line_error
 from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
-from fer_ros.node import conversions, shutdown
+from fer_ros.node import conversions, shutdown, startup_checks
 from fer_ros.node.diagnostics import diagnostic_status
 from fer_ros.node.frame_stats import FrameStats
 from fer_ros.node.keyed_throttle import KeyedThrottle
@@ -70,6 +69,7 @@ class EmotionNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("emotion_node", **kwargs)
         declare_all(self, load_defaults())
+        startup_checks.warn_unknown_overrides(self)  # e.g. a misspelt -p name
         self.params = validate(current_values(self))  # ConfigError: refused at start
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: EmotionPipeline | None = None
@@ -93,10 +93,13 @@ class EmotionNode(LifecycleNode):
         try:
             self.params = validate(current_values(self))
             t0 = time.monotonic()
-            self.pipeline = build_pipeline(self.params)
-        except FerError as exc:
-            self.get_logger().error(f"configure failed: {exc}")
-            self._last_error = str(exc)
+            pipeline = build_pipeline(self.params)
+            pipeline.warm_up()  # also checks the classifier gives finite probabilities
+            self.pipeline = pipeline
+        except Exception as exc:  # any failure is one line and a failed transition
+            self.pipeline = None
+            self._last_error = one_line_error(exc)
+            self.get_logger().error(f"configure failed: {self._last_error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
             f"models loaded in {time.monotonic() - t0:.2f} s: detector {self.params['detector']}, "
@@ -332,7 +335,11 @@ def main(args: list[str] | None = None) -> int:
     a failed configure."""
     stop = shutdown.install()
     stop.defer()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        startup_checks.init_ros(args)  # bad params files / ROS arguments: one line
+    except ConfigError as exc:
+        print(f"emotion_node: {exc}", file=sys.stderr)
+        return 2
     try:
         return _run(stop)
     finally:
