@@ -22,13 +22,16 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_demo_on_a_video_writes_video_results_and_summary(tmp_path):
     out = tmp_path / "out"
-    proc = run_demo("--input", str(VIDEO), "--out", str(out), "--max-frames", "40", "--fps", "10")
+    # YuNet at 5 Hz: this tests the graph (source, node, sink over DDS), not the detector's
+    # speed (on a 2-core CPU without AVX-512 the default SSD runs at about 5 frames/s)
+    proc = run_demo("--input", str(VIDEO), "--out", str(out), "--max-frames", "30", "--fps", "5",
+                    "-p", "detector:=yunet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["frames_in"] == 40
+    assert summary["frames_in"] == 30
     # latest frame wins: a busy machine may skip frames (the answered share is a benchmark
-    # figure, printed by make demo), but most must be answered and none invented
-    assert 20 <= summary["frames_out"] <= 40
+    # figure, printed by make demo), but many must be answered and none invented
+    assert 15 <= summary["frames_out"] <= 30
     assert 0.9 <= summary["faces_per_frame"] <= 1.1  # one woman in every frame
     assert summary["latency_ms"]["p50"] > 0
     lines = (out / "results.jsonl").read_text().splitlines()
@@ -40,16 +43,16 @@ def test_demo_on_a_video_writes_video_results_and_summary(tmp_path):
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) > 0
     assert (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (640, 480)
-    assert "frames in 40" in proc.stdout
+    assert "frames in 30" in proc.stdout
 
 
 def test_demo_replays_a_rosbag(tmp_path):
     bag = tmp_path / "clip"
     made = subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", "from-video", str(VIDEO),
-                           str(bag), "--max-frames", "20", "--fps", "10"],
+                           str(bag), "--max-frames", "20", "--fps", "5"],
                           env=child_env(), capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
-    proc = run_demo("--input", str(bag), "--out", str(tmp_path / "out"))
+    proc = run_demo("--input", str(bag), "--out", str(tmp_path / "out"), "-p", "detector:=yunet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["frames_in"] == 20 and 10 <= summary["frames_out"] <= 20
