@@ -38,7 +38,7 @@ def run_publisher(args: argparse.Namespace) -> None:
     import rclpy
     from sensor_msgs.msg import Image
 
-    rclpy.init()
+    rclpy.init(args=[])
     node = rclpy.create_node("fer_bench_image_publisher")
     pub = node.create_publisher(Image, TOPIC, qos(args.reliable))
     deadline = time.monotonic() + 20.0
@@ -65,7 +65,7 @@ def run_subscriber(args: argparse.Namespace) -> None:
     import rclpy
     from sensor_msgs.msg import Image
 
-    rclpy.init()
+    rclpy.init(args=[])
     node = rclpy.create_node("fer_bench_image_subscriber")
     latencies: dict[str, float] = {}
 

@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             node_env.update(PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1",
                             FER_MODEL_DIR=str(REPO_ROOT / "models"))
         transports = ["raw", "compressed"] if args.transport == "both" else [args.transport]
-        rclpy.init()
+        rclpy.init(args=[])
         try:
             phases = [run_phase(t, args.messages // len(transports), args.valid_every, args.seed,
                                 node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings,

@@ -44,7 +44,7 @@ from fer_ros.node.conversions import bgr_to_image
 from fer_ros.node.frame_reader import letterbox
 
 path, width, height, rate, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-rclpy.init()
+rclpy.init(args=[])
 node = rclpy.create_node(f"fer_camera_{index}")
 pub = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
 msg = bgr_to_image(letterbox(cv2.imread(path), width, height), Header(frame_id=f"camera_{index}"))
@@ -71,7 +71,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-rclpy.init()
+rclpy.init(args=[])
 node = rclpy.create_node("emotion_node")
 latest, count = [None], [0]
 
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     node = subprocess.Popen(command, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     publishers: list[subprocess.Popen] = []
-    rclpy.init()
+    rclpy.init(args=[])
     me = rclpy.create_node("fer_memory_bench")
     diag: dict[str, str] = {}
 

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
                              *node_args], cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    rclpy.init()
+    rclpy.init(args=[])
     me = rclpy.create_node("fer_soak")
     published: dict[tuple[int, int], float] = {}
     answers: list[tuple[tuple[int, int], float, int]] = []

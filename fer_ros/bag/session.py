@@ -24,7 +24,8 @@ class RosSession:
     def __init__(self, name: str) -> None:
         os.environ.update(dds_env())  # before the DDS participant exists (large-image profile)
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        # args=[]: our own command line (e.g. `-p detector:=yunet`) is not rcl's
+        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
