@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,7 +142,8 @@ def test_the_executable_ros2_run_picks_starts_the_node_and_logs_what_it_does(ros
     try:
         assert read_until(node, lines, "waiting for", 120), "".join(lines)
         (active,) = [line for line in lines if "waiting for" in line]
-        assert "publishing /emotions" in active and "annotated" not in active, active
+        published = re.search(r"; publishing (.*?)(?: \(|$)", active.rstrip())
+        assert published and published.group(1) == "/emotions", active
         client = ros.node.create_client(SetParameters, "/layout_probe/set_parameters")
         assert ros.spin_until(client.service_is_ready, 60, node)
 
