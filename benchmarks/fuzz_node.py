@@ -52,18 +52,11 @@ from typing import Any, Iterator
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "test"))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from soak import status_mb  # noqa: E402
 SHARED_DIR = Path(os.environ.get("FER_SHARED_DIR", REPO_ROOT.parent / "shared"))
 FACE = SHARED_DIR / "samples" / "fer_justin.jpg"
 U32 = 2**32 - 1
 ROS_LINE = re.compile(r"^\[(DEBUG|INFO|WARN|ERROR|FATAL)\] \[\d")
-
-
-def status_value(pid: int, key: str) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # ----- the messages ---------------------------------------------------------------------------
@@ -284,7 +277,7 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
         for k in range(min(len(encodings), warmup) if not compressed else 2):  # warm-up
             ask(valid(k)[0], 2 + k)
         spin(1.5)
-        hwm0, rss0 = status_value(node.pid, "VmHWM"), status_value(node.pid, "VmRSS")
+        hwm0, rss0 = status_mb(node.pid, "VmHWM"), status_mb(node.pid, "VmRSS")
         rng = random.Random(seed)
         bad = bad_compressed(rng, bgr, with_bombs) if compressed else bad_raw(rng, bgr)
         kinds: dict[str, int] = {}
@@ -329,8 +322,8 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
             reject_ms_max=float(diag["reject_ms_max"]) if "reject_ms_max" in diag else None,
             reject_ms_p99=float(diag["reject_ms_p99"]) if "reject_ms_p99" in diag else None,
             rss_after_warmup_mb=round(rss0, 1),
-            peak_rss_growth_mb=round(status_value(node.pid, "VmHWM") - hwm0, 1) if alive else None,
-            rss_end_mb=round(status_value(node.pid, "VmRSS"), 1) if alive else None)
+            peak_rss_growth_mb=round(status_mb(node.pid, "VmHWM") - hwm0, 1) if alive else None,
+            rss_end_mb=round(status_mb(node.pid, "VmRSS"), 1) if alive else None)
     finally:
         if node.poll() is None:
             node.send_signal(2)

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import REPO_ROOT, SHARED_DIR, ros_environment, rss_mb  # noqa: E402
+from soak import REPO_ROOT, SHARED_DIR, ros_environment, rss_mb, stop_node  # noqa: E402
 
 PUBLISHER = r"""
 import sys, time
@@ -188,13 +188,7 @@ def run(args: argparse.Namespace) -> dict:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        if node.poll() is None:
-            node.terminate()
-        try:
-            _, err = node.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            _, err = node.communicate()
+        err = stop_node(node)
         me.destroy_node()
         rclpy.shutdown()
 

@@ -30,7 +30,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
-from soak import ros_environment, rss_mb  # noqa: E402
+from soak import ros_environment, rss_mb, stop_node  # noqa: E402
 
 NODE = "/emotion_node"
 
@@ -80,13 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       flush=True)
         seconds = time.monotonic() - t0
     finally:
-        if node.poll() is None:
-            node.terminate()
-        try:
-            node.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop_node(node)
         me.destroy_node()
         rclpy.shutdown()
     first = dict(series)[1]

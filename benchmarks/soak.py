@@ -49,12 +49,30 @@ def ros_environment() -> None:
                                                                        if p != sys.prefix])
 
 
-def rss_mb(pid: int) -> float:
+def status_mb(pid: int, key: str) -> float:
+    """A /proc/PID/status memory value (VmRSS, VmHWM, ...) in MB; NaN if absent."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmRSS")
+
+
+def stop_node(node: "subprocess.Popen[str]", timeout: float = 15.0) -> str:
+    """SIGTERM the node process if it still runs, wait (kill after ``timeout``); its stderr
+    if that was piped, else ""."""
+    if node.poll() is None:
+        node.terminate()
+    try:
+        _, err = node.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        _, err = node.communicate()
+    return err or ""
 
 
 def looped_frames(source: str, width: int, height: int) -> Iterator[Any]:
@@ -154,13 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rss_end = rss_mb(node.pid) if alive else float("nan")
         rss_max = max(rss_series + [rss_end]) if rss_series else rss_end
     finally:
-        if node.poll() is None:
-            node.terminate()
-        try:
-            _, err = node.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            _, err = node.communicate()
+        err = stop_node(node)
         me.destroy_node()
         rclpy.shutdown()
 

@@ -74,6 +74,15 @@ def start_python(code: str, *args: str, env: dict[str, str] | None = None,
     )
 
 
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def stop_process(proc: subprocess.Popen[str], timeout: float = 5.0) -> tuple[str, str]:
     """Terminates (then kills) a child if still running; returns its (stdout, stderr)."""
     if proc.poll() is None:

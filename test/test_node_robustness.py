@@ -33,7 +33,7 @@ from rclpy.qos import (HistoryPolicy, QoSProfile, ReliabilityPolicy,  # noqa: E4
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from conftest import SHARED_DIR, stop_process  # noqa: E402
+from conftest import SHARED_DIR, rss_mb, stop_process  # noqa: E402
 from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.core import image_codec  # noqa: E402
 from fer_ros.core.errors import ImageError  # noqa: E402
@@ -428,14 +428,6 @@ def test_fuzzed_messages_do_not_break_the_node(ros, transport):
 
 
 OVERLOAD_HZ, OVERLOAD_S = 60.0, 30.0
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_overload_latest_frame_wins_without_backlog(ros):

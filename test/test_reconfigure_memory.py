@@ -18,18 +18,10 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
-from conftest import REPO_ROOT, child_env, stop_process  # noqa: E402
+from conftest import REPO_ROOT, child_env, rss_mb, stop_process  # noqa: E402
 
 CYCLES = 10
 MAX_GROWTH_MB = 50.0  # after the first cycle; TorchScript: ~12 MB per cycle
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_ten_configure_cleanup_cycles_keep_rss_flat(ros):
