@@ -22,9 +22,11 @@ the bgr8 frame's label. Prints, per transport and in all:
   RSS                 node peak RSS (VmHWM) growth from after warm-up to the end, and VmRSS
   native log lines    node output lines that are not the ROS logger's (raw C-library lines)
                       and fer_ros's throttled "native decoder message" lines, per 1,000 bad;
-                      the "sequence size exceeds remaining buffer" lines (one per malformed CDR
-                      message, printed by the generated rosidl_typesupport_fastrtps
-                      deserialiser with fprintf) are counted apart
+                      the "sequence size exceeds remaining buffer" lines (printed by the
+                      generated rosidl_typesupport_fastrtps deserialiser with fprintf, one per
+                      malformed CDR message; the node throttles them, see
+                      fer_ros/core/stderr_throttle.py) are counted apart, with the malformed
+                      CDR messages sent
   valid frames        answered with the right label / sent
 
 Usage: .venv/bin/python benchmarks/fuzz_node.py [--messages 10000] [--valid-every 50]
@@ -334,12 +336,14 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
                 node.wait()
         me.destroy_node()
     lines = (out_path.read_text(errors="replace") + err_path.read_text(errors="replace")).splitlines()
-    native = [ln for ln in lines if ln.strip() and not ROS_LINE.match(ln) and CDR_LINE not in ln]
+    native = [ln for ln in lines if ln.strip() and not ROS_LINE.match(ln) and CDR_LINE not in ln
+              and not ln.startswith("fer_ros: ")]  # fer_ros's own summary of held-back lines
     result.update(
         exit_code=node.returncode, tracebacks=sum("Traceback" in ln for ln in lines),
         log_lines=len(lines), native_raw_lines=len(native), native_raw_sample=native[:3],
         native_throttled_lines=sum("native decoder message" in ln for ln in lines),
         cdr_lines=sum(CDR_LINE in ln for ln in lines),
+        cdr_sent=sum(n for k, n in result.get("kinds", {}).items() if k.startswith("cdr ")),
         bad_image_warnings=sum("skipping a bad image" in ln for ln in lines))
     result["crashes"] = int(not result.get("alive", False)) + result["tracebacks"] + int(
         float((result.get("node_counters") or {}).get("errors") or 0) > 0)
@@ -452,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "native_raw_lines": sum(p["native_raw_lines"] for p in phases),
         "native_throttled_lines": sum(p["native_throttled_lines"] for p in phases),
         "cdr_lines": sum(p["cdr_lines"] for p in phases),
+        "cdr_sent": sum(p["cdr_sent"] for p in phases),
         "ref": args.ref or "working tree", "load_average": os.getloadavg()[0],
     }
     if args.json:
@@ -467,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({p['reference_label']}) {p['valid_wrong']}")
         print(f"[{p['transport']}] log lines {p['log_lines']}: native raw {p['native_raw_lines']} "
               f"{p['native_raw_sample']}, native throttled {p['native_throttled_lines']}, "
-              f"'{CDR_LINE}' {p['cdr_lines']}, "
+              f"'{CDR_LINE}' {p['cdr_lines']} for {p['cdr_sent']} malformed CDR messages, "
               f"bad-image warnings {p['bad_image_warnings']}")
         print(f"[{p['transport']}] kinds {p['kinds']}")
     t = total
@@ -476,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
           f"reject ms max {t['reject_ms_max']} p99 {t['reject_ms_p99']}, node peak RSS "
           f"+{t['peak_rss_growth_mb']} MB, native raw lines {t['native_raw_lines']} "
           f"({per_k:.1f} per 1,000 bad), throttled native lines {t['native_throttled_lines']}, "
-          f"malformed-CDR lines {t['cdr_lines']}, "
+          f"malformed-CDR lines {t['cdr_lines']} for {t['cdr_sent']} sent, "
           f"valid frames right {t['valid_right']}/{t['valid_sent']} "
           f"(load average {t['load_average']:.2f}, {t['ref']})")
     print(json.dumps(total))

@@ -1,7 +1,7 @@
 """The fuzz benchmark, short: 300 messages (every decompression bomb among them, valid frames
 every 30th) over real DDS against two node processes (raw and compressed transport), in well
 under a minute. 0 crashes, every valid frame answered with the right label, memory bounded
-loosely, native decoder lines throttled. The full run is ``benchmarks/fuzz_node.py``.
+loosely, native decoder lines and type support's per-message CDR complaints throttled. The full run is ``benchmarks/fuzz_node.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def test_short_fuzz_run_over_dds():
         assert p["native_raw_lines"] == 0, p["native_raw_sample"]
         assert p["native_throttled_lines"] <= 4, p
         assert int(p["node_counters"]["frames_bad"]) >= 0.1 * p["bad_sent"], p
+    raw = phases["raw"]  # type support prints one line per malformed CDR message: throttled
+    assert raw["cdr_sent"] >= 10, raw["kinds"]
+    assert 1 <= raw["cdr_lines"] <= 2 + raw["fuzz_s"] / 5.0, raw
     sent_bombs = {k.removeprefix("bomb ") for k in phases["compressed"]["kinds"] if k.startswith("bomb ")}
     assert sent_bombs == set(bombs()), set(bombs()) - sent_bombs
     raw_kinds = " ".join(phases["raw"]["kinds"])

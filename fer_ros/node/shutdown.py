@@ -34,6 +34,8 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
+from fer_ros.core import stderr_throttle
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -118,4 +120,5 @@ def exit_now(code: int) -> NoReturn:
         except (OSError, ValueError):  # closed or broken pipe: nothing more to say
             pass
     ctypes.CDLL(None).fflush(None)  # rcutils logs through C stdio
+    stderr_throttle.uninstall()  # drain what the throttle still holds
     os._exit(code)
