@@ -1,7 +1,8 @@
 """The fuzz benchmark, short: 300 messages (every decompression bomb among them, valid frames
 every 30th) over real DDS against two node processes (raw and compressed transport), in well
 under a minute. 0 crashes, every valid frame answered with the right label, memory bounded
-loosely, native decoder lines and type support's per-message CDR complaints throttled. The full run is ``benchmarks/fuzz_node.py``.
+loosely, native decoder lines and type support's per-message CDR complaints throttled. The
+full run is ``benchmarks/fuzz_node.py``.
 """
 
 from __future__ import annotations

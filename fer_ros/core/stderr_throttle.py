@@ -68,10 +68,17 @@ class _Filter:
             except OSError:
                 return  # the real stderr is gone: nothing more can be said
 
+    def emit(self, text: str) -> None:
+        """:meth:`line`, falling back to passing ``text`` on: the reader must never stop, or
+        the writers would block on a full pipe."""
+        try:
+            self.line(text)
+        except Exception:
+            self._write(text)
+
     def line(self, text: str) -> None:
         """One complete line (with its newline, or a flushed partial one)."""
-        match = NOISY.search(text)
-        if match is None:
+        if NOISY.search(text) is None:
             self._write(text)
             return
         key = text.strip()
@@ -94,7 +101,7 @@ class _Filter:
                 ready, _, _ = select.select([self.read_fd], [], [], PARTIAL_S)
                 if not ready:
                     if pending and time.monotonic() - since >= PARTIAL_S:
-                        self.line(pending)
+                        self.emit(pending)
                         pending = ""
                     continue
                 chunk = os.read(self.read_fd, 65536)
@@ -109,14 +116,11 @@ class _Filter:
             pending += decoder.decode(chunk)
             pos = 0
             while (token := _TOKEN.match(pending, pos)) is not None and token.end() > pos:
-                try:
-                    self.line(token.group())
-                except Exception:  # never stop reading: writers would block on a full pipe
-                    self._write(token.group())
+                self.emit(token.group())
                 pos = token.end()
             pending = pending[pos:]
         if pending:
-            self.line(pending)
+            self.emit(pending)
         os.close(self.read_fd)
 
     def close(self, timeout_s: float) -> None:
@@ -132,16 +136,21 @@ _FILTER: _Filter | None = None
 _LOCK = threading.Lock()
 
 
+def _flush_python_stderr() -> None:
+    """Python's buffered stderr out before fd 2 changes (closed or absent: nothing to do)."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+
+
 def install() -> bool:
     """Route fd 2 through the throttle (idempotent). False where it cannot be done (no fd 2)."""
     global _FILTER
     with _LOCK:
         if _FILTER is not None:
             return True
-        try:
-            sys.stderr.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
+        _flush_python_stderr()
         try:
             _FILTER = _Filter()
         except OSError:
@@ -156,10 +165,7 @@ def uninstall(timeout_s: float = 1.0) -> None:
     with _LOCK:
         if _FILTER is None:
             return
-        try:
-            sys.stderr.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
+        _flush_python_stderr()
         _FILTER.close(timeout_s)
         _FILTER = None
 
