@@ -24,7 +24,7 @@ data_files = [
     (f"share/{PACKAGE}", ["package.xml"]),
     (f"share/{PACKAGE}/launch", files("launch/*.launch.py")),
     (f"share/{PACKAGE}/config", files("config/*")),
-    (f"share/{PACKAGE}/models", files("models/*.pt") + ["models/manifest.json"]),
+    (f"share/{PACKAGE}/models", files("models/*.pt") + files("models/*.onnx") + ["models/manifest.json"]),
 ]
 detector_files = files("models/face_detector/*")
 if detector_files:

@@ -181,7 +181,9 @@ CONFIGS = {
     # name: (detector, keyword arguments of make_detector, SsdOnnxFaceDetector overrides)
     "ssd_tf": ("ssd_tf", {}, {}),
     "ssd": ("ssd", {}, {}),
+    "ssd_float": ("ssd", {"precision": "float"}, {}),
     "ssd_onnxruntime": ("ssd", {"runtime": "onnxruntime"}, {}),
+    "ssd_float_onnxruntime": ("ssd", {"runtime": "onnxruntime", "precision": "float"}, {}),
     "ssd_opencv": ("ssd", {"runtime": "opencv"}, {}),
     "ssd_no_closeup": ("ssd", {}, {"passes": "full"}),
     "ssd_512": ("ssd", {}, {"passes": "512"}),

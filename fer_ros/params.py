@@ -141,6 +141,9 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph (onnxruntime can "
               "use CUDA with device cuda and onnxruntime-gpu installed)",
               choices=("openvino", "onnxruntime", "opencv")),
+    ParamSpec("ssd_precision", str, "Form of the SSD's ONNX graph: int8 (quantised by "
+              "scripts/quantize_ssd.py; faster, the same recall) or float (f32, bf16 in "
+              "OpenVINO on CPUs that have it)", choices=("int8", "float")),
     ParamSpec("detector_threads", int, "CPU threads of the face detector", 1, 64),
     ParamSpec("nms_threshold", float,
               "Overlapping face boxes with IoU above this are suppressed", 0.0, 1.0),

@@ -242,9 +242,13 @@ def test_lifecycle_services_configure_activate_deactivate(ros):
             return fut.result().success
 
         def state() -> str:
-            fut = get.call_async(GetState.Request())
-            assert ros.spin_until(fut.done, 30, node)
-            return fut.result().current_state.label
+            # the first request right after discovery went unanswered once in a full run (its
+            # response lost between DDS endpoints still matching): ask again, at most 3 times
+            for _ in range(3):
+                fut = get.call_async(GetState.Request())
+                if ros.spin_until(fut.done, 10, node):
+                    return fut.result().current_state.label
+            raise AssertionError("get_state never answered")
 
         assert state() == "unconfigured"
         assert transition(Transition.TRANSITION_CONFIGURE) and state() == "inactive"

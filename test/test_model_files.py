@@ -51,6 +51,7 @@ def test_manifest_lists_the_face_detectors_with_hashes_and_origins() -> None:
         "face_detector/opencv_face_detector.pbtxt",
         "face_detector/face_detection_yunet_2026may.onnx",
         "face_detector/opencv_face_detector_res10.onnx",
+        "ssd_res10_int8.onnx",
     }
     for e in entries:
         assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0
@@ -58,8 +59,10 @@ def test_manifest_lists_the_face_detectors_with_hashes_and_origins() -> None:
         if e.derived_from:  # made from other entries, never downloaded
             assert not e.urls and set(e.derived_from) <= {x.name for x in entries}
             assert e.made_by.startswith("fer_ros.")
-        elif e.kind.startswith("face-detector"):
+        elif e.path.startswith("face_detector/"):  # fetched by `fer-models fetch`
             assert e.urls and all(u.startswith("https://") for u in e.urls)
+        else:  # committed to the repository
+            assert (REPO_MODELS / e.path).is_file(), e.path
     assert len({e.name for e in entries}) == len(entries)
 
 

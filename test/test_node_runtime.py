@@ -182,7 +182,9 @@ def test_deactivate_during_frames_never_leaves_two_workers(ros):
     from fer_msgs.msg import EmotionArray
     from fer_ros.node.conversions import bgr_to_image
 
-    log = NodeLog("-p", "flip_tta:=true", "-p", "diagnostics_period_s:=0.2")
+    # OpenCV's own ONNX runtime: the slowest, so that deactivates land inside frames
+    log = NodeLog("-p", "flip_tta:=true", "-p", "diagnostics_period_s:=0.2",
+                  "-p", "ssd_runtime:=opencv")
     node = log.proc
     try:
         diag = DiagWatch(ros)

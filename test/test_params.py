@@ -26,7 +26,8 @@ def test_defaults_have_the_spec_types_and_documented_values():
     for name, spec in params.SPECS.items():
         assert type(defaults[name]) is spec.type, name  # exact: ROS types a 1 as integer
     assert defaults["detector"] == "ssd"
-    assert defaults["ssd_threshold"] == 0.5 and defaults["nms_threshold"] == 0.3
+    assert defaults["ssd_threshold"] == 0.35 and defaults["nms_threshold"] == 0.3
+    assert defaults["ssd_precision"] == "int8"
     assert defaults["classifier_model"] == "fer7" and defaults["device"] == "cpu"
     assert defaults["input_transport"] == "raw"
 

@@ -143,6 +143,22 @@ def test_small_faces_are_found_from_24_px(ssd, width):
     assert found >= 8, f"{found} of 9 faces of {width} px found"
 
 
+def test_the_close_up_pass_runs_only_when_the_first_pass_needs_it():
+    """One network pass for a frame of people at a distance; two for a close-up (the first pass
+    drops its too-large box) and for a frame with no face."""
+    image = sample("fer_justin.jpg")
+    det = make_detector("ssd")
+    calls = []
+    inner = det.runtime
+    det.runtime = lambda blob: calls.append(blob.shape) or inner(blob)
+    for frame, passes, faces in ((_small_face_frame(48, 100, 100)[0], 1, 3),
+                                 (cv2.resize(image[77:286, 84:293], (480, 480)), 2, 1),
+                                 (cv2.resize(sample("fer_no-faces.jpg"), (640, 480)), 2, 0)):
+        calls.clear()
+        assert len(det.detect(frame)) == faces
+        assert len(calls) == passes, calls
+
+
 def test_the_legacy_300x300_path_misses_those_small_faces():
     """What the ONNX path fixes (the control for the test above)."""
     ssd_tf = make_detector("ssd_tf")
@@ -168,6 +184,39 @@ def test_every_runtime_gives_the_same_boxes():
     assert onnx.is_file()
 
 
+def test_the_int8_model_gives_the_float_models_boxes():
+    """The quantised graph (the default) against the float one, on real photos, a close-up and
+    small faces: same faces, boxes IoU >= 0.85, scores within 0.1."""
+    image = sample("fer_justin.jpg")
+    frames = [sample("dlib_2008_002506.jpg"), image, image[77:286, 84:293],
+              _small_face_frame(32, 100, 100)[0], _small_face_frame(48, 300, 200)[0]]
+    float_ssd = make_detector("ssd", precision="float")
+    int8_ssd = make_detector("ssd", precision="int8")
+    assert int8_ssd.runtime is not float_ssd.runtime
+    for frame in frames:
+        ref, got = float_ssd.detect(frame), int8_ssd.detect(frame)
+        assert len(ref) == len(got) >= 1
+        for a in ref:
+            best = max(got, key=lambda b: a.box.iou(b.box))
+            assert a.box.iou(best.box) >= 0.85 and abs(a.score - best.score) < 0.1
+
+
+def test_the_int8_model_is_what_the_quantize_script_makes(tmp_path):
+    """models/ssd_res10_int8.onnx comes from scripts/quantize_ssd.py, byte for byte."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "quantize_ssd", Path(__file__).resolve().parents[1] / "scripts" / "quantize_ssd.py")
+    quantize_ssd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quantize_ssd)
+    if not (quantize_ssd.WILD / "labels.csv").is_file():
+        pytest.skip("../shared/data/wild-dev is absent")
+    out = tmp_path / "int8.onnx"
+    quantize_ssd.quantize(mf.resolve_model(SSD_ONNX), out, quantize_ssd.calibration_frames(100))
+    entry = mf.load_manifest()["ssd_onnx_int8"]
+    assert mf.sha256_file(out) == entry.sha256
+
+
 def test_fetch_makes_the_onnx_file_reproducibly(tmp_path):
     """`fer-models fetch` derives it from the official weights: byte-identical (sha256)."""
     dirs = [tmp_path]
@@ -189,6 +238,8 @@ def test_unknown_runtime_and_cuda_without_a_cuda_build_are_refused():
 
     with pytest.raises(ConfigError, match="unknown ssd_runtime 'tensorrt'"):
         make_detector("ssd", runtime="tensorrt")
+    with pytest.raises(ConfigError, match="unknown ssd_precision 'fp4'"):
+        make_detector("ssd", precision="fp4")
     with pytest.raises(ConfigError, match="openvino.*CPU"):
         make_detector("ssd", runtime="openvino", device="cuda")
 

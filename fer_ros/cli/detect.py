@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any]) -> argparse.Nam
     p.add_argument("--runtime", default=defaults["ssd_runtime"],
                    help=f"runtime of the SSD: openvino, onnxruntime or opencv "
                         f"(default {defaults['ssd_runtime']})")
+    p.add_argument("--precision", default=defaults["ssd_precision"],
+                   help=f"form of the SSD: int8 or float (default {defaults['ssd_precision']})")
     return p.parse_args(argv)
 
 
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, defaults)
     try:
         chosen = {"detector": args.detector, "classifier_model": args.checkpoint,
-                  "ssd_runtime": args.runtime}
+                  "ssd_runtime": args.runtime, "ssd_precision": args.precision}
         if args.threshold is not None:
             chosen[score_threshold_param(args.detector)] = args.threshold
         params = {**defaults, **validate(chosen)}

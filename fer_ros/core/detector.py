@@ -28,6 +28,8 @@ SSD_MEAN = (104.0, 177.0, 123.0)
 SSD_MODEL = "opencv_face_detector_uint8.pb"
 SSD_CONFIG = "opencv_face_detector.pbtxt"
 SSD_ONNX = "opencv_face_detector_res10.onnx"  # made from the two above by ssd_export
+SSD_ONNX_INT8 = "ssd_res10_int8.onnx"  # SSD_ONNX quantised by scripts/quantize_ssd.py
+SSD_PRECISIONS = ("int8", "float")
 YUNET_MODEL = "face_detection_yunet_2026may.onnx"
 DETECTORS = ("ssd", "yunet", "ssd_tf")
 
@@ -182,20 +184,25 @@ class YunetFaceDetector:
 
 def make_detector(
     name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3, min_size: int = 0,
-    runtime: str = "openvino", threads: int = 1, device: str = "cpu",
+    runtime: str = "openvino", threads: int = 1, device: str = "cpu", precision: str = "int8",
 ) -> FaceDetector:
     """Build the detector called ``name`` (one of :data:`DETECTORS`), finding its weights
     through :func:`fer_ros.core.model_files.resolve_model`; ``runtime``, ``threads`` and
-    ``device`` choose how the SSD's ONNX graph runs (ssd_runtime.py)."""
+    ``device`` choose how the SSD's ONNX graph runs (ssd_runtime.py), ``precision`` which form
+    of it: ``int8`` (quantised) or ``float`` (f32; bf16 in OpenVINO where the CPU has it)."""
     if name not in DETECTORS:
         raise ConfigError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
+    if precision not in SSD_PRECISIONS:
+        raise ConfigError(f"unknown ssd_precision {precision!r}: use one of "
+                          f"{', '.join(SSD_PRECISIONS)}")
     from .model_files import resolve_model  # local: keeps this module importable on its own
 
     if name == "ssd":
         from .ssd_detector import SsdOnnxFaceDetector
         from .ssd_runtime import make_runtime
 
-        return SsdOnnxFaceDetector(make_runtime(runtime, resolve_model(SSD_ONNX), threads, device),
+        model = resolve_model(SSD_ONNX_INT8 if precision == "int8" else SSD_ONNX)
+        return SsdOnnxFaceDetector(make_runtime(runtime, model, threads, device),
                                    score_threshold, nms_threshold, min_size)
     if name == "ssd_tf":
         return SsdTfFaceDetector(resolve_model(SSD_MODEL), resolve_model(SSD_CONFIG),

@@ -45,6 +45,7 @@ def build_detector(params: Mapping[str, Any]):
         nms_threshold=params["nms_threshold"],
         min_size=params["min_face_size"],
         runtime=params["ssd_runtime"],
+        precision=params["ssd_precision"],
         threads=params["detector_threads"],
         device=params["device"],
     )

@@ -11,7 +11,8 @@ merged by one NMS:
 - **close-up pass**: the frame padded by a quarter of its size on every side with the mean
   colour, fitted to 256x192 (small frames enlarged: the pass costs the same): a face that
   fills the frame shrinks into the range of the largest priors, with the context the network
-  was trained on.
+  was trained on. It runs only when needed (``when_needed``): when the first pass found no
+  face, or dropped a box as too large for it (what a close-up face gives there).
 
 Raw boxes that lie mostly outside the frame (``min_inside``) are dropped before NMS: on
 close-ups the network emits high-scoring boxes far outside the image, which clamping would
@@ -46,10 +47,12 @@ class SsdPass:
     max_size: tuple[int, int]
     max_face: float = float("inf")
     upscale: bool = False  # may enlarge a small frame to max_size
+    # run only when the earlier passes found nothing or dropped a box as too large for them
+    when_needed: bool = False
 
 
 DEFAULT_PASSES = (SsdPass(0.0, (640, 480), max_face=0.45),
-                  SsdPass(0.25, (256, 192), upscale=True))
+                  SsdPass(0.25, (256, 192), upscale=True, when_needed=True))
 
 
 def _blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, float]:
@@ -100,14 +103,15 @@ class SsdOnnxFaceDetector:
         self.passes = tuple(passes)
         self.min_inside = float(min_inside)
 
-    def candidates(self, bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, np.ndarray]:
-        """Frame-pixel corners (N, 4) and scores (N,) of one pass, before NMS."""
+    def candidates(self, bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Frame-pixel corners (N, 4) and scores (N,) of one pass, before NMS, and whether a
+        box was dropped as larger than the pass's ``max_face``."""
         h, w = bgr.shape[:2]
         blob, scale, ox, oy = _blob_for(bgr, p)
         loc, conf = self.runtime(blob)
         keep = np.flatnonzero(conf[:, 1] >= self.score_threshold)
         if keep.size == 0:
-            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), False
         bh, bw = blob.shape[2:]
         boxes = decode(loc[keep], priors(bw, bh)[keep])
         corners = boxes * np.array([bw, bh, bw, bh], dtype=np.float32) / scale
@@ -119,8 +123,10 @@ class SsdOnnxFaceDetector:
             corners[:, 3] - corners[:, 1], 1e-6)
         inside = np.clip(ix, 0, None) * np.clip(iy, 0, None) / area
         side = np.maximum(corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 1])
-        ok = (inside >= self.min_inside) & (side <= p.max_face * min(w, h))
-        return corners[ok], conf[keep, 1][ok]
+        small_enough = side <= p.max_face * min(w, h)
+        ok = (inside >= self.min_inside) & small_enough
+        return corners[ok], conf[keep, 1][ok], bool(((inside >= self.min_inside)
+                                                     & ~small_enough).any())
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or grayscale) uint8 image, highest score first."""
@@ -128,7 +134,14 @@ class SsdOnnxFaceDetector:
 
         bgr = ensure_bgr(bgr)
         h, w = bgr.shape[:2]
-        parts = [self.candidates(bgr, p) for p in self.passes]
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        too_big = False
+        for p in self.passes:
+            if p.when_needed and parts and not too_big and sum(len(s) for _, s in parts):
+                continue
+            c, s, big = self.candidates(bgr, p)
+            parts.append((c, s))
+            too_big |= big
         corners = np.concatenate([c for c, _ in parts])
         scores = np.concatenate([s for _, s in parts])
         return postprocess(corners, scores, w, h, self.score_threshold, self.nms_threshold,
