@@ -165,3 +165,87 @@ def test_wild_scoring_counts_no_face_as_wrong(tmp_path):
                                 "dev", tmp_path)
     assert [o["label"] for o in out] == ["happy", "angry"]  # 6 classes: disgust -> angry
     assert report["accuracy"] == 0.5 and len(seen) == 2
+
+
+def test_identity_folds_keep_people_together_and_spread_every_class():
+    from finetune_wild import identity_folds
+
+    rng = np.random.default_rng(0)
+    ids = np.array([f"p{i}" for i in rng.integers(0, 80, 500)])
+    targets = rng.integers(0, 7, 500)
+    targets[ids == "p1"] = 1  # a rare class from few people
+    targets[ids == "p2"] = 1
+    targets[(ids == "p3") | (ids == "p4")] = 1
+    fold = identity_folds(ids, targets, 4, seed=2)
+    assert set(fold.tolist()) == {0, 1, 2, 3}
+    for name in set(ids.tolist()):
+        assert len(set(fold[ids == name].tolist())) == 1
+    for c in range(7):
+        people = len(set(ids[targets == c].tolist()))
+        folds_with_c = len(set(fold[targets == c].tolist()))
+        assert folds_with_c == min(4, people)
+
+
+def test_finetune_init_from_the_ferplus_model_keeps_its_seven_class_logits():
+    from finetune_wild import init_state
+
+    from fer_ros.core.checkpoint import make_checkpoint
+
+    torch.manual_seed(0)
+    net8 = build_network(DEFAULT_ARCH, 8).eval()
+    ckpt8 = make_checkpoint(net8, FERPLUS_LABELS, {"mean": 0.5, "std": 0.25}, {})
+    net7 = build_network(DEFAULT_ARCH, 7).eval()
+    net7.load_state_dict(init_state(ckpt8, 7))
+    x = torch.randn(2, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(net7(x), net8(x)[:, FER2013_ORDER])
+    # a fine-tuned checkpoint's folded class offsets are taken out again
+    ckpt7 = make_checkpoint(net7, ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                   "neutral"], {"mean": 0.5, "std": 0.25},
+                            {"class_bias": {"angry": 0.0, "disgust": 1.5, "fear": 0.0,
+                                            "happy": -1.0, "sad": 0.0, "surprise": 0.0,
+                                            "neutral": 0.0}})
+    again = init_state(ckpt7, 7)["head.3.bias"]
+    torch.testing.assert_close(again - ckpt7["model"]["head.3.bias"],
+                               torch.tensor([0, -1.5, 0, 1.0, 0, 0, 0]))
+
+
+@pytest.mark.parametrize("folds", [3, 0])
+def test_finetune_writes_offsets_fitted_on_held_out_identities(tmp_path, folds):
+    data = tmp_path / "tiny.csv"
+    write_tiny_csv(data, {"Training": 210, "PublicTest": 70, "PrivateTest": 70})
+    votes = tmp_path / "votes.csv"
+    _tiny_votes(votes, 350)
+    torch.manual_seed(0)
+    init = tmp_path / "init.pt"
+    from fer_ros.core.checkpoint import make_checkpoint, save_checkpoint
+
+    arch = {**DEFAULT_ARCH, "widths": [8, 16]}
+    save_checkpoint(make_checkpoint(build_network(arch, 8), FERPLUS_LABELS,
+                                    {"mean": 0.5, "std": 0.25}, {}), init)
+    rng = np.random.default_rng(1)
+    crops = tmp_path / "wild.npz"
+    np.savez(crops, images=rng.integers(0, 255, (60, 48, 48), dtype=np.uint8),
+             targets=np.arange(60) % 7, identity=np.array([f"p{i % 20}" for i in range(60)]),
+             detector="ssd", margin=0.05)
+    out = tmp_path / "ft"
+    cmd = [sys.executable, str(REPO / "training" / "finetune_wild.py"), "--init", str(init),
+           "--wild-crops", str(crops), "--out", str(out), "--folds", str(folds), "--epochs", "2",
+           "--steps", "2", "--wild-batch", "8", "--fer-batch", "8"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "FER2013_CSV": str(data), "FERPLUS_VOTES": str(votes),
+                               "FER_CACHE_DIR": str(tmp_path / "c")})
+    assert proc.returncode == 0, proc.stderr
+    ckpt = load_checkpoint(out / "best.pt")
+    meta = ckpt["meta"]
+    assert ckpt["labels"][1] == "disgust" and meta["epoch"] in (1, 2)
+    assert set(meta["class_bias"]) == set(ckpt["labels"])
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    if folds:  # out-of-fold logits chose the epoch count; the final run stops there
+        assert meta["folds"] == 3 and len(meta["out_of_fold_accuracy_by_epoch"]) == 2
+        assert sorted({r["fold"] for r in records if "fold" in r}) == [0, 1, 2]
+        assert sum(1 for r in records if r.get("final")) == meta["epoch"]
+    else:  # the held-out identities never trained; the best epoch on them is kept
+        val = set(meta["wild_tune_val_identities"])
+        assert val and len(val) < 20
+        assert max((r["wild_val_acc"], -r["epoch"]) for r in records)[1] == -meta["epoch"]

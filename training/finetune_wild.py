@@ -1,19 +1,31 @@
 """Fine-tune a classifier on real faces (wild-dev ``tune`` crops) without forgetting FER2013.
 
-    python training/finetune_wild.py --init runs/v2/best_wild.pt \\
-        --wild-crops runs/wild_tune_ssd.npz --out runs/wild7 [--num-classes 7|6] [--epochs 12]
+    python training/finetune_wild.py --init models/ferplus8.pt \\
+        --wild-crops runs/wild_tune_ssd.npz --out runs/wild7 [--num-classes 7|6] [--folds 0|K]
 
 ``--wild-crops`` comes from training/wild_crops.py (crops made the way the pipeline makes them:
-default detector, default crop margin). ``tune`` is split by identity into a fit part and a
-validation part (``--val-fraction``); ``dev`` is never read. Each step trains on a batch of
+default detector, default crop margin); ``dev`` is never read. Each step trains on a batch of
 real crops, drawn class-balanced (real disgust and fear photos are few), plus a batch of
 FER2013 Training images whose targets are their FER+ vote distributions (reordered to the
 model's classes, contempt dropped) or, where FER+ has none, their FER2013 label. Both go
-through the same augmentation as training/train.py. The epoch with the best accuracy on the
-validation identities is kept; then per-class logit offsets, fitted on the validation part to
-maximise accuracy + mean per-class recall (real photos' class balance is not FER2013's), are
-folded into the output layer's bias, and the softmax temperature is fitted there. Saved as ``OUT/best.pt`` (self-describing, with the split,
-offsets and numbers in meta); ``OUT/log.jsonl`` has one line per epoch.
+through the same augmentation as training/train.py.
+
+Per-class logit offsets (real photos' class balance is not FER2013's), folded into the output
+layer's bias, and the softmax temperature are fitted on held-out logits, to maximise accuracy +
+mean per-class recall. Where those come from:
+
+- ``--folds K`` (K >= 2), cross-fitting: ``tune`` is cut into K folds of whole identities;
+  K fine-tunes each leave one fold out, so every tune photo gets logits from a model that
+  never saw its person. The epoch count with the best out-of-fold accuracy, the offsets and
+  the temperature are fitted on those; then one model is fine-tuned on all of ``tune`` for
+  that many epochs. (wild-dev's disgust photos come from few people: a single held-out part
+  held one disgust identity, and offsets fitted to one person did not carry over.)
+- ``--folds 0`` (default; how the shipped ``fer7.pt`` / ``fer6.pt`` were made): one held-out
+  part of the identities (``--val-fraction``); the epoch best on it is kept and the offsets
+  are fitted on it.
+
+Saved as ``OUT/best.pt`` (self-describing: fine-tune arguments, folds or validation
+identities, offsets and held-out numbers in meta); ``OUT/log.jsonl`` has one line per epoch.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,10 +48,12 @@ from augment import augment_batch  # noqa: E402
 from calibrate import fit_temperature  # noqa: E402
 from config import TrainConfig  # noqa: E402
 from dataset import FER2013_LABELS, default_data_path, load_fer2013, to_six_classes  # noqa: E402
-from ferplus import FER2013_ORDER, default_votes_path, read_votes, targets_for_rows  # noqa: E402
+from ferplus import (  # noqa: E402
+    FER2013_ORDER, FERPLUS_LABELS, default_votes_path, read_votes, seven_class_head, targets_for_rows,
+)
 
 from fer_ros.core.checkpoint import (  # noqa: E402
-    load_checkpoint, make_checkpoint, network_from_checkpoint, normalize_batch, save_checkpoint,
+    load_checkpoint, make_checkpoint, normalize_batch, save_checkpoint,
 )
 from fer_ros.core.network import build_network  # noqa: E402
 
@@ -131,72 +146,60 @@ def logits_of(model, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--init", required=True, type=Path)
-    ap.add_argument("--wild-crops", required=True, type=Path)
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--num-classes", type=int, default=7, choices=[7, 6])
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=60, help="steps per epoch")
-    ap.add_argument("--wild-batch", type=int, default=48)
-    ap.add_argument("--fer-batch", type=int, default=80)
-    ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--val-fraction", type=float, default=0.25)
-    ap.add_argument("--label-smoothing", type=float, default=0.1)
-    ap.add_argument("--fer2013-mix", type=float, default=0.0,
-                    help="weight of FER2013's own label in the FER+ replay targets")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--no-balance", dest="balance", action="store_false",
-                    help="skip the per-class logit offsets fitted on the validation part")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+def init_state(ckpt: dict, num_classes: int) -> dict:
+    """Start weights for a ``num_classes`` network in FER2013 order from a 7-class FER2013-order
+    checkpoint (a fine-tuned one's folded class offsets taken out again) or from the 8-class
+    FER+ model (its head reordered, contempt dropped)."""
+    state = dict(ckpt["model"])
+    if ckpt["labels"] == FERPLUS_LABELS:
+        weight, bias = seven_class_head(state["head.3.weight"], state["head.3.bias"])
+        state["head.3.weight"], state["head.3.bias"] = weight.clone(), bias.clone()
+    elif ckpt["labels"] != FER2013_LABELS:
+        raise SystemExit("--init must be a 7-class FER2013-order or the 8-class FER+ "
+                         f"checkpoint, has {ckpt['labels']}")
+    offsets = ckpt.get("meta", {}).get("class_bias")
+    if offsets:
+        state["head.3.bias"] = state["head.3.bias"] - torch.tensor(
+            [offsets[k] for k in FER2013_LABELS], dtype=state["head.3.bias"].dtype)
+    return state if num_classes == 7 else six_class_init({"model": state})
+
+
+def identity_folds(identities: np.ndarray, targets: np.ndarray, k: int, seed: int
+                   ) -> np.ndarray:
+    """Fold number (0..k-1) of each row: whole identities per fold, spread class by class
+    (rarest class first, each identity to the fold that has fewest images of that class), so
+    that every fold holds some of each class that has at least k identities."""
+    rng = np.random.default_rng(seed)
+    fold = np.full(len(targets), -1)
+    for c in np.argsort(np.bincount(targets)):
+        names = sorted(set(identities[(targets == c) & (fold < 0)].tolist()))
+        sizes = {n: int(((identities == n) & (targets == c)).sum()) for n in names}
+        for name in sorted(rng.permutation(names), key=lambda n: -sizes[n]):
+            have = [int(((fold == f) & (targets == c)).sum()) for f in range(k)]
+            fold[identities == name] = int(np.argmin(have))
+    return fold
+
+
+def finetune(state: dict, labels: list[str], x_fit: torch.Tensor, y_fit: torch.Tensor,
+             x_fer: torch.Tensor, t_fer: torch.Tensor, args, epochs: int,
+             on_epoch: Callable[[int, torch.nn.Module, float], None]) -> torch.nn.Module:
+    """Fine-tune from ``state``: each step a class-balanced batch of real crops plus a batch of
+    FER2013 replay images, both augmented; cosine schedule over ``args.epochs`` (stopped after
+    ``epochs``); ``on_epoch(epoch, model, loss)`` after each epoch."""
     gen = torch.Generator().manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-
-    init = load_checkpoint(args.init)
-    if init["labels"] != FER2013_LABELS:
-        raise SystemExit(f"--init must be a 7-class FER2013-order checkpoint, has {init['labels']}")
-    norm = init["normalization"]
-    labels = FER2013_LABELS if args.num_classes == 7 else [
-        "angry", "fear", "happy", "sad", "surprise", "neutral"]
-    model = build_network(init["arch"], len(labels))
-    model.load_state_dict(init["model"] if args.num_classes == 7 else six_class_init(init))
+    torch.manual_seed(args.seed)
+    model = build_network(args.arch, len(labels))
+    model.load_state_dict(state)
     model = model.to(memory_format=torch.channels_last)
-
-    with np.load(args.wild_crops) as z:
-        w_images, w_targets, w_ids = z["images"], z["targets"], z["identity"]
-        crop_info = {"detector": str(z["detector"]), "margin": float(z["margin"])}
-    if args.num_classes == 6:
-        w_targets = to_six_classes(w_targets)
-    val = identity_split(w_ids, w_targets, args.val_fraction, args.seed)
-    x_fit, y_fit = normalize_batch(w_images[~val], norm), torch.from_numpy(w_targets[~val])
-    x_val, y_val = normalize_batch(w_images[val], norm), w_targets[val]
-    counts = np.bincount(w_targets[~val], minlength=len(labels)).astype(float)
+    counts = np.bincount(y_fit.numpy(), minlength=len(labels)).astype(float)
     weights = torch.from_numpy(1.0 / np.maximum(counts, 1))[y_fit]
-
-    splits, data_sha = load_fer2013(default_data_path(), num_classes=args.num_classes)
-    train, public = splits["Training"], splits["PublicTest"]
-    x_fer = normalize_batch(train.images, norm)
-    t_fer = fer_targets(train.rows, train.targets, args.num_classes, args.label_smoothing,
-                        args.fer2013_mix)
-    x_pub, y_pub = normalize_batch(public.images, norm), public.targets
-    print(f"real crops: {int((~val).sum())} fit / {int(val.sum())} validation "
-          f"({len(np.unique(w_ids[val]))} identities), per class fit {counts.astype(int).tolist()}")
-
     cfg = TrainConfig()
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs * args.steps)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "log.jsonl").write_text("")
-    best = -1.0
     smooth = args.label_smoothing
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
-        t0 = time.perf_counter()
         for _ in range(args.steps):
             wi = torch.multinomial(weights, args.wild_batch, replacement=True, generator=gen)
             fi = torch.randint(0, len(x_fer), (args.fer_batch,), generator=gen)
@@ -211,48 +214,154 @@ def main(argv: list[str] | None = None) -> int:
             loss.backward()
             opt.step()
             sched.step()
-        pred_val = logits_of(model, x_val).argmax(1).numpy()
-        recall = [float((pred_val[y_val == c] == c).mean()) if (y_val == c).any() else None
-                  for c in range(len(labels))]
-        record = {"epoch": epoch, "loss": float(loss.detach()), "wild_val_acc": float((pred_val == y_val).mean()),
-                  "wild_val_recall": dict(zip(labels, recall)),
-                  "public_test_acc": float((logits_of(model, x_pub).argmax(1).numpy() == y_pub).mean()),
-                  "seconds": time.perf_counter() - t0}
-        mark = ""
-        if record["wild_val_acc"] > best:
-            best = record["wild_val_acc"]
-            meta = {"finetune": vars(args) | {"init": str(args.init), "wild_crops": str(args.wild_crops),
-                                               "out": str(args.out)},
-                    "init_meta": init.get("meta", {}), "epoch": epoch, "crops": crop_info,
-                    "wild_tune_val_accuracy": best, "wild_tune_val_identities":
-                        sorted(np.unique(w_ids[val]).tolist()),
-                    "public_test_accuracy": record["public_test_acc"], "data_sha256": data_sha}
-            save_checkpoint(make_checkpoint(model, labels, norm, meta), args.out / "best.pt")
-            mark = " *best"
-        with open(args.out / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record, default=str) + "\n")
-        print(f"epoch {epoch:2d} loss {record['loss']:.3f} wild-val {record['wild_val_acc']:.4f} "
-              f"PublicTest {record['public_test_acc']:.4f} recall "
-              + " ".join(f"{lab[:3]} {r:.2f}" for lab, r in zip(labels, recall) if r is not None)
-              + f" {record['seconds']:.0f}s{mark}", flush=True)
+        on_epoch(epoch, model, float(loss.detach()))
+    return model
+
+
+def recalls(pred: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[str, float | None]:
+    return {lab: float((pred[targets == c] == c).mean()) if (targets == c).any() else None
+            for c, lab in enumerate(labels)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--init", required=True, type=Path,
+                    help="7-class FER2013-order checkpoint or the 8-class FER+ model")
+    ap.add_argument("--wild-crops", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--num-classes", type=int, default=7, choices=[7, 6])
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=60, help="steps per epoch")
+    ap.add_argument("--wild-batch", type=int, default=48)
+    ap.add_argument("--fer-batch", type=int, default=80)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--folds", type=int, default=0,
+                    help="K >= 2: cross-fitting over all of tune in K identity folds (the "
+                         "epoch count, offsets and temperature come from out-of-fold logits, "
+                         "then one model is fine-tuned on all of tune); 0 (default, how the "
+                         "shipped models were made): one held-out part (--val-fraction)")
+    ap.add_argument("--val-fraction", type=float, default=0.25)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--fer2013-mix", type=float, default=0.0,
+                    help="weight of FER2013's own label in the FER+ replay targets")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-balance", dest="balance", action="store_false",
+                    help="skip the per-class logit offsets")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    init = load_checkpoint(args.init)
+    args.arch = init["arch"]
+    norm = init["normalization"]
+    labels = FER2013_LABELS if args.num_classes == 7 else [
+        "angry", "fear", "happy", "sad", "surprise", "neutral"]
+    state = init_state(init, args.num_classes)
+
+    with np.load(args.wild_crops) as z:
+        w_images, w_targets, w_ids = z["images"], z["targets"], z["identity"]
+        crop_info = {"detector": str(z["detector"]), "margin": float(z["margin"])}
+    if args.num_classes == 6:
+        w_targets = to_six_classes(w_targets)
+    x_wild, y_wild = normalize_batch(w_images, norm), torch.from_numpy(w_targets)
+
+    splits, data_sha = load_fer2013(default_data_path(), num_classes=args.num_classes)
+    train, public = splits["Training"], splits["PublicTest"]
+    x_fer = normalize_batch(train.images, norm)
+    t_fer = fer_targets(train.rows, train.targets, args.num_classes, args.label_smoothing,
+                        args.fer2013_mix)
+    x_pub, y_pub = normalize_batch(public.images, norm), public.targets
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "log.jsonl"
+    log.write_text("")
+
+    def record(entry: dict) -> None:
+        with open(log, "a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+
+    if args.folds >= 2:
+        # cross-fitting: every tune photo gets logits from a model that never trained on its
+        # identity; those choose the epoch count, the class offsets and the temperature
+        folds = identity_folds(w_ids, w_targets, args.folds, args.seed)
+        oof = np.zeros((args.epochs, len(w_targets), len(labels)), np.float32)
+        for k in range(args.folds):
+            held = folds == k
+            t0 = time.perf_counter()
+
+            def score_fold(epoch: int, model, loss: float, held=held, k=k) -> None:
+                oof[epoch - 1, held] = logits_of(model, x_wild[held]).numpy()
+                pred = oof[epoch - 1, held].argmax(1)
+                record({"fold": k, "epoch": epoch, "loss": loss,
+                        "held_acc": float((pred == w_targets[held]).mean()),
+                        "seconds": time.perf_counter() - t0})
+
+            finetune(state, labels, x_wild[~held], y_wild[~held], x_fer, t_fer, args,
+                     args.epochs, score_fold)
+            print(f"fold {k}: {int(held.sum())} held-out photos "
+                  f"({len(np.unique(w_ids[held]))} identities), "
+                  f"{time.perf_counter() - t0:.0f}s", flush=True)
+        oof_acc = [float((oof[e].argmax(1) == w_targets).mean()) for e in range(args.epochs)]
+        epochs = int(np.argmax(oof_acc)) + 1
+        print("out-of-fold accuracy by epoch: "
+              + " ".join(f"{a:.4f}" for a in oof_acc) + f" -> {epochs} epochs", flush=True)
+        held_logits, held_targets = oof[epochs - 1], w_targets
+        fit_x, fit_y = x_wild, y_wild
+        selection = {"folds": args.folds, "out_of_fold_accuracy_by_epoch": oof_acc,
+                     "epochs_chosen": epochs, "wild_tune_out_of_fold_accuracy": oof_acc[epochs - 1]}
+    else:
+        val = identity_split(w_ids, w_targets, args.val_fraction, args.seed)
+        fit_x, fit_y = x_wild[~val], y_wild[~val]
+        held_targets = w_targets[val]
+        epochs, selection = args.epochs, {
+            "wild_tune_val_identities": sorted(np.unique(w_ids[val]).tolist())}
+
+    best = {"acc": -1.0, "state": None, "epoch": 0}
+
+    def score_epoch(epoch: int, model, loss: float) -> None:
+        entry = {"final": True, "epoch": epoch, "loss": loss,
+                 "public_test_acc": float((logits_of(model, x_pub).argmax(1).numpy()
+                                           == y_pub).mean())}
+        if args.folds < 2:  # held-out mode: keep the epoch best on the validation part
+            val_logits = logits_of(model, x_wild[val]).numpy()
+            entry["wild_val_acc"] = float((val_logits.argmax(1) == held_targets).mean())
+            entry["wild_val_recall"] = recalls(val_logits.argmax(1), held_targets, labels)
+            if entry["wild_val_acc"] > best["acc"]:
+                best.update(acc=entry["wild_val_acc"], epoch=epoch, logits=val_logits,
+                            state={n: t.clone() for n, t in model.state_dict().items()})
+        record(entry)
+        print(f"epoch {epoch:2d} loss {loss:.3f} PublicTest {entry['public_test_acc']:.4f}"
+              + (f" wild-val {entry['wild_val_acc']:.4f}" if "wild_val_acc" in entry else ""),
+              flush=True)
+
+    model = finetune(state, labels, fit_x, fit_y, x_fer, t_fer, args, epochs, score_epoch)
+    if args.folds < 2:
+        model.load_state_dict(best["state"])
+        held_logits, epochs = best["logits"], best["epoch"]
+        selection["wild_tune_val_accuracy"] = best["acc"]
     # class balance: real-face priors differ from FER2013's (disgust is rare there)
-    ckpt = load_checkpoint(args.out / "best.pt")
-    net = network_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
-    val_logits = logits_of(net, x_val).numpy()
-    bias = balance_bias(val_logits, y_val) if args.balance else np.zeros(len(labels))
-    before, after = val_logits.argmax(1), (val_logits + bias).argmax(1)
+    bias = balance_bias(held_logits, held_targets) if args.balance else np.zeros(len(labels))
+    before, after = held_logits.argmax(1), (held_logits + bias).argmax(1)
+    meta = {"finetune": vars(args) | {"init": str(args.init), "wild_crops": str(args.wild_crops),
+                                       "out": str(args.out)},
+            "init_meta": init.get("meta", {}), "epoch": epochs, "crops": crop_info,
+            **selection, "data_sha256": data_sha,
+            "public_test_accuracy": float((logits_of(model, x_pub).argmax(1).numpy()
+                                           == y_pub).mean()),
+            "class_bias": dict(zip(labels, bias.tolist())),
+            "wild_tune_held_accuracy_balanced": float((after == held_targets).mean()),
+            "wild_tune_held_recall_balanced": recalls(after, held_targets, labels)}
+    ckpt = make_checkpoint(model, labels, norm, meta)
     ckpt["model"]["head.3.bias"] = ckpt["model"]["head.3.bias"] + torch.from_numpy(bias).float()
-    ckpt["meta"]["class_bias"] = dict(zip(labels, bias.tolist()))
-    ckpt["meta"]["wild_tune_val_accuracy_balanced"] = float((after == y_val).mean())
-    # softmax temperature on the same held-out real faces (calibrate.py's fit)
-    ckpt["temperature"] = fit_temperature(torch.from_numpy(val_logits + bias).float(),
-                                          torch.from_numpy(y_val))
+    # softmax temperature on the same held-out logits (calibrate.py's fit)
+    ckpt["temperature"] = fit_temperature(torch.from_numpy(held_logits + bias).float(),
+                                          torch.from_numpy(held_targets))
     save_checkpoint(ckpt, args.out / "best.pt")
-    print(f"best wild-val accuracy {best:.4f}; class offsets "
+    print(f"held-out accuracy {(before == held_targets).mean():.4f}; class offsets "
           + " ".join(f"{lab[:3]} {b:+.2f}" for lab, b in zip(labels, bias))
-          + f" -> accuracy {(after == y_val).mean():.4f} (was {(before == y_val).mean():.4f}), "
-          f"temperature {ckpt['temperature']:.3f}; "
-          f"{args.out / 'best.pt'}")
+          + f" -> {(after == held_targets).mean():.4f}, recall "
+          + " ".join(f"{lab[:3]} {r:.2f}" for lab, r in
+                     meta["wild_tune_held_recall_balanced"].items() if r is not None)
+          + f"; temperature {ckpt['temperature']:.3f}; {args.out / 'best.pt'}", flush=True)
     return 0
 
 
