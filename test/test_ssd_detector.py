@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fer_ros.core import model_files as mf
-from fer_ros.core.detector import SSD_CONFIG, SSD_MODEL, SSD_ONNX, make_detector
+from fer_ros.core.detector import SSD_CONFIG, SSD_MODEL, SSD_ONNX, SSD_ONNX_INT8, make_detector
 from fer_ros.core.ssd_decode import PBTXT_STEPS, decode, feature_size, priors
 from fer_ros.core.ssd_runtime import make_runtime
 from fer_ros.core.types import Box
@@ -182,6 +182,16 @@ def test_every_runtime_gives_the_same_boxes():
                 best = max(got, key=lambda b: a.box.iou(b.box))
                 assert a.box.iou(best.box) >= 0.9 and abs(a.score - best.score) < 0.05, runtime
     assert onnx.is_file()
+
+
+def test_openvino_keeps_only_the_most_recent_shapes_compiled():
+    """Each compiled shape costs tens of MB: frames of many sizes must not pile them up."""
+    runtime = make_runtime("openvino", mf.resolve_model(SSD_ONNX_INT8))
+    shapes = [(1, 3, 64 + 32 * i, 96) for i in range(runtime.MAX_SHAPES + 2)]
+    for shape in shapes + [shapes[-3]]:
+        loc, conf = runtime(np.zeros(shape, np.float32))
+        assert conf.shape[1] == 2 and len(loc) == len(conf)
+    assert list(runtime._requests) == shapes[-runtime.MAX_SHAPES:-3] + shapes[-2:] + [shapes[-3]]
 
 
 def test_the_int8_model_gives_the_float_models_boxes():
