@@ -9,7 +9,7 @@ as int8. The float model is the one ``fer-models fetch`` makes from OpenCV's off
 (manifest ``ssd_onnx``). Calibration frames come from wild-dev ``tune`` only (every n-th photo
 in ``labels.csv`` order, never ``dev``): each photo letterboxed into a 640x480 frame and, so
 that small faces are represented, shrunk to a third and placed on a grey 640x480 frame; both
-go through the detector's own two passes (``SsdOnnxFaceDetector.passes``), so the ranges cover
+go through the detector's own two passes (``ssd_detector.DEFAULT_PASSES``), so the ranges cover
 the blobs the node feeds. The run is deterministic for a given onnxruntime version; the
 file's sha256 goes into ``models/manifest.json`` (``--manifest``).
 """

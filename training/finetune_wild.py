@@ -51,6 +51,7 @@ from dataset import FER2013_LABELS, default_data_path, load_fer2013, to_six_clas
 from ferplus import (  # noqa: E402
     FER2013_ORDER, FERPLUS_LABELS, default_votes_path, read_votes, seven_class_head, targets_for_rows,
 )
+from metrics import confusion_matrix, per_class_scores  # noqa: E402
 
 from fer_ros.core.checkpoint import (  # noqa: E402
     load_checkpoint, make_checkpoint, normalize_batch, save_checkpoint,
@@ -219,8 +220,9 @@ def finetune(state: dict, labels: list[str], x_fit: torch.Tensor, y_fit: torch.T
 
 
 def recalls(pred: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[str, float | None]:
-    return {lab: float((pred[targets == c] == c).mean()) if (targets == c).any() else None
-            for c, lab in enumerate(labels)}
+    """Recall of each class (None for a class with no photo here)."""
+    scores = per_class_scores(confusion_matrix(targets, pred, len(labels)), labels)
+    return {lab: s["recall"] if s["support"] else None for lab, s in scores.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,10 +123,10 @@ class SsdOnnxFaceDetector:
             corners[:, 3] - corners[:, 1], 1e-6)
         inside = np.clip(ix, 0, None) * np.clip(iy, 0, None) / area
         side = np.maximum(corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 1])
+        in_frame = inside >= self.min_inside
         small_enough = side <= p.max_face * min(w, h)
-        ok = (inside >= self.min_inside) & small_enough
-        return corners[ok], conf[keep, 1][ok], bool(((inside >= self.min_inside)
-                                                     & ~small_enough).any())
+        ok = in_frame & small_enough
+        return corners[ok], conf[keep, 1][ok], bool((in_frame & ~small_enough).any())
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or grayscale) uint8 image, highest score first."""
@@ -135,12 +135,13 @@ class SsdOnnxFaceDetector:
         bgr = ensure_bgr(bgr)
         h, w = bgr.shape[:2]
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        too_big = False
+        found, too_big = 0, False
         for p in self.passes:
-            if p.when_needed and parts and not too_big and sum(len(s) for _, s in parts):
+            if p.when_needed and found and not too_big:
                 continue
             c, s, big = self.candidates(bgr, p)
             parts.append((c, s))
+            found += len(s)
             too_big |= big
         corners = np.concatenate([c for c, _ in parts])
         scores = np.concatenate([s for _, s in parts])
