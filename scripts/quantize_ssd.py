@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from fer_ros.core.detector import SSD_ONNX  # noqa: E402
 from fer_ros.core.model_files import resolve_model  # noqa: E402
-from fer_ros.core.ssd_detector import DEFAULT_PASSES, SSD_MEAN, _blob_for  # noqa: E402
+from fer_ros.core.ssd_detector import DEFAULT_PASSES, SSD_MEAN, blob_for  # noqa: E402
 
 WILD = Path(os.environ.get("FER_SHARED_DIR", REPO.parent / "shared")) / "data" / "wild-dev"
 FRAME = (640, 480)
@@ -67,7 +67,7 @@ def quantize(src: Path, dest: Path, frames: list[np.ndarray]) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    blobs = [_blob_for(f, p)[0] for f in frames for p in DEFAULT_PASSES]
+    blobs = [blob_for(f, p)[0] for f in frames for p in DEFAULT_PASSES]
 
     class Blobs(CalibrationDataReader):
         def __init__(self) -> None:

@@ -124,6 +124,17 @@ def test_params_module_is_ros_free():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_choices_are_the_cores_own_lists():
+    """params.py stays free of cv2/onnx imports, so it spells the choice lists out: they must
+    be the lists the core's factories accept."""
+    from fer_ros.core.detector import DETECTORS, SSD_PRECISIONS
+    from fer_ros.core.ssd_runtime import RUNTIMES
+
+    assert params.SPECS["detector"].choices == DETECTORS
+    assert params.SPECS["ssd_runtime"].choices == RUNTIMES
+    assert params.SPECS["ssd_precision"].choices == SSD_PRECISIONS
+
+
 def test_readme_parameter_table_is_the_generated_one():
     """README's table = `python -m fer_ros.params` (specs + emotion.yaml): no stale row."""
     readme = (REPO / "README.md").read_text()

@@ -55,8 +55,9 @@ DEFAULT_PASSES = (SsdPass(0.0, (640, 480), max_face=0.45),
                   SsdPass(0.25, (256, 192), upscale=True, when_needed=True))
 
 
-def _blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, float]:
-    """(blob, scale, x offset, y offset): frame pixel = blob pixel / scale - offset."""
+def blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, float]:
+    """(blob, scale, x offset, y offset): frame pixel = blob pixel / scale - offset. Also the
+    input scripts/quantize_ssd.py calibrates the int8 graph on."""
     h, w = bgr.shape[:2]
     pad_x, pad_y = p.pad * w, p.pad * h
     scale = min(p.max_size[0] / (w + 2 * pad_x), p.max_size[1] / (h + 2 * pad_y))
@@ -107,7 +108,7 @@ class SsdOnnxFaceDetector:
         """Frame-pixel corners (N, 4) and scores (N,) of one pass, before NMS, and whether a
         box was dropped as larger than the pass's ``max_face``."""
         h, w = bgr.shape[:2]
-        blob, scale, ox, oy = _blob_for(bgr, p)
+        blob, scale, ox, oy = blob_for(bgr, p)
         loc, conf = self.runtime(blob)
         keep = np.flatnonzero(conf[:, 1] >= self.score_threshold)
         if keep.size == 0:
