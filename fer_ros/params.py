@@ -155,8 +155,8 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("crop_margin", float,
               "The square face crop grows by this fraction of the box's longer side on each "
               "side", 0.0, 1.0),
-    ParamSpec("flip_tta", bool, "Also classify the mirrored face and average (more accurate, "
-              "about twice the classifier time)"),
+    ParamSpec("flip_tta", bool, "Also classify the mirrored face and average (about twice the "
+              "classifier time); always on for a checkpoint made for it (fer7_fer2013)"),
     ParamSpec("device", str, "Device of the classifier", choices=("cpu", "cuda")),
     ParamSpec("classifier_bf16", bool, "Run the classifier in bfloat16 (about 2x faster on CPUs "
               "with AVX512-BF16/AMX, slower on others; predictions nearly identical)"),

@@ -176,6 +176,23 @@ def test_flip_tta_averages_logits(six_ckpt):
     np.testing.assert_allclose(tta.predict(symmetric), plain.predict(symmetric), atol=1e-5)
 
 
+def test_a_checkpoint_made_for_flip_tta_always_gets_it(six_ckpt, tmp_path):
+    ckpt = torch.load(six_ckpt, weights_only=True)
+    ckpt["flip_tta"] = True
+    save_checkpoint(ckpt, tmp_path / "flip.pt")
+    made_for_it = EmotionClassifier(tmp_path / "flip.pt")  # flip_tta not asked for
+    assert made_for_it.flip_tta and not EmotionClassifier(six_ckpt).flip_tta
+    faces = np.random.default_rng(6).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(made_for_it.predict(faces),
+                               EmotionClassifier(six_ckpt, flip_tta=True).predict(faces), atol=1e-6)
+    mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+    np.testing.assert_allclose(made_for_it.predict(mirrored), made_for_it.predict(faces), atol=1e-5)
+    ckpt["flip_tta"] = "yes"
+    save_checkpoint(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(ModelError, match="flip_tta must be true or false, got 'yes'"):
+        EmotionClassifier(tmp_path / "bad.pt")
+
+
 def test_bf16_is_close_to_fp32(six_ckpt):
     faces = np.random.default_rng(5).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     fp32 = EmotionClassifier(six_ckpt).predict(faces)
@@ -277,7 +294,11 @@ def test_every_shipped_model_folded_gives_the_unfolded_probabilities(model, real
     eager = network_from_checkpoint(ckpt)  # unfolded, eval mode, contiguous layout
     x = normalize_batch(real_face_crops, ckpt["normalization"])
     with torch.no_grad():
-        expected = torch.softmax(eager(x) / ckpt["temperature"], dim=1).numpy()
+        logits = eager(x)
+        if ckpt.get("flip_tta"):  # fer7_fer2013 is made for flip TTA
+            logits = (logits + eager(torch.flip(x, dims=[3]))) / 2
+        expected = torch.softmax(logits / ckpt["temperature"], dim=1).numpy()
+    assert clf.flip_tta == (model == "fer7_fer2013")
     assert len(real_face_crops) >= 3
     assert np.abs(clf.predict(real_face_crops) - expected).max() < 1e-4
     single = np.concatenate([clf.predict(c[None]) for c in real_face_crops])

@@ -160,8 +160,8 @@ def test_train_rejects_unknown_key_with_exit_code_2():
 @pytest.mark.skipif(not SHARED_CSV.exists(), reason="../shared FER2013 copy not present")
 @pytest.mark.parametrize("name, labels, fer2013, ferplus", [
     # fer2013: PrivateTest accuracy on FER2013's labels; ferplus: on FER+ majority labels
-    ("fer7_fer2013.pt", 7, 0.71, None),
-    ("fer7.pt", 7, 0.60, 0.82),
+    ("fer7_fer2013.pt", 7, 0.72, None),  # with the flip TTA it was made for
+    ("fer7.pt", 7, 0.60, 0.81),
     ("fer6.pt", 6, 0.60, 0.82),
     ("ferplus8.pt", 8, None, 0.87),
 ])

@@ -232,6 +232,8 @@ def test_finetune_writes_offsets_fitted_on_held_out_identities(tmp_path, folds):
     cmd = [sys.executable, str(REPO / "training" / "finetune_wild.py"), "--init", str(init),
            "--wild-crops", str(crops), "--out", str(out), "--folds", str(folds), "--epochs", "2",
            "--steps", "2", "--wild-batch", "8", "--fer-batch", "8"]
+    if folds:
+        cmd += ["--recall-floor", "auto"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "FER2013_CSV": str(data), "FERPLUS_VOTES": str(votes),
                                "FER_CACHE_DIR": str(tmp_path / "c")})
@@ -245,7 +247,52 @@ def test_finetune_writes_offsets_fitted_on_held_out_identities(tmp_path, folds):
         assert meta["folds"] == 3 and len(meta["out_of_fold_accuracy_by_epoch"]) == 2
         assert sorted({r["fold"] for r in records if "fold" in r}) == [0, 1, 2]
         assert sum(1 for r in records if r.get("final")) == meta["epoch"]
+        # the recall floor of the offsets was chosen by nested cross-fitting, from tune only
+        assert meta["recall_floor"] in [r["floor"] for r in meta["recall_floor_nested"]]
+        with np.load(out / "oof.npz") as oof:
+            assert oof["logits"].shape == (60, 7) and set(oof["fold"].tolist()) == {0, 1, 2}
     else:  # the held-out identities never trained; the best epoch on them is kept
         val = set(meta["wild_tune_val_identities"])
         assert val and len(val) < 20
         assert max((r["wild_val_acc"], -r["epoch"]) for r in records)[1] == -meta["epoch"]
+
+
+def test_balance_bias_floor_lifts_the_weakest_class_to_it():
+    from finetune_wild import balance_bias
+
+    rng = np.random.default_rng(0)
+    targets = np.repeat(np.arange(3), 60)
+    logits = rng.normal(0, 0.6, (180, 3))
+    logits[np.arange(180), targets] += 1.0
+    logits[:, 1] -= 0.9  # class 1 under-predicted
+
+    def recall1(bias: np.ndarray) -> float:
+        return float(((logits + bias).argmax(1)[targets == 1] == 1).mean())
+
+    plain, floored = balance_bias(logits, targets), balance_bias(logits, targets, floor=0.9)
+    assert recall1(floored) > recall1(plain) > recall1(np.zeros(3))
+    np.testing.assert_array_equal(balance_bias(logits, targets, floor=0.0), plain)
+
+
+def test_nested_floor_choice_prefers_a_floor_that_meets_the_goal():
+    from finetune_wild import nested_floor_choice
+
+    rng = np.random.default_rng(1)
+    targets = np.repeat(np.arange(4), 80)
+    logits = rng.normal(0, 0.7, (320, 4))
+    logits[np.arange(320), targets] += 1.2
+    logits[:, 3] -= 1.6  # class 3 is starved unless a floor protects it
+    folds = np.tile(np.arange(4), 80)
+    floor, rows = nested_floor_choice(logits, targets, folds, [0.0, 0.6], goal=0.55)
+    by_floor = {r["floor"]: r for r in rows}
+    assert set(by_floor) == {0.0, 0.6}
+    ok = [r for r in rows if r["nested_min_recall"] >= 0.55]
+    assert ok and by_floor[floor] in ok
+    assert all(len(r["nested_recall"]) == 4 for r in rows)
+
+
+def test_recall_floor_auto_needs_folds():
+    proc = subprocess.run([sys.executable, str(REPO / "training" / "finetune_wild.py"),
+                           "--init", "x.pt", "--wild-crops", "x.npz", "--out", "o",
+                           "--recall-floor", "auto"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--recall-floor auto needs --folds" in proc.stderr

@@ -1,9 +1,13 @@
 """Fit a softmax temperature on PublicTest and store it in the checkpoint.
 
     python training/calibrate.py --checkpoint runs/fer7/best.pt --out models/fer7.pt [--data PATH]
+        [--flip-tta]
 
 Prints the expected calibration error (15 bins) before and after, on PublicTest (where the
-temperature is fitted) and PrivateTest (held out).
+temperature is fitted) and PrivateTest (held out). ``--flip-tta`` marks the checkpoint as made
+for flip test-time augmentation (training/train.py selects ``best.pt`` on PublicTest's flip-TTA
+accuracy): the temperature is fitted on flip-averaged logits, and the inference core then
+always averages with the mirrored face.
 """
 
 from __future__ import annotations
@@ -46,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--flip-tta", action="store_true",
+                        help="the model is run with flip test-time augmentation")
     args = parser.parse_args(argv)
     ckpt = load_checkpoint(args.checkpoint)
+    if args.flip_tta:
+        ckpt["flip_tta"] = True  # checkpoint_logits (and the core) now average with the mirror
     splits, _ = load_fer2013(args.data or default_data_path(), num_classes=len(ckpt["labels"]))
     report: dict[str, float] = {}
     logits = {s: checkpoint_logits(ckpt, splits[s].images) for s in ("PublicTest", "PrivateTest")}

@@ -34,7 +34,7 @@ from dataset import SPLITS, default_data_path, load_fer2013  # noqa: E402
 from inference import checkpoint_logits  # noqa: E402
 from metrics import summarize  # noqa: E402
 
-from fer_ros.core.checkpoint import load_checkpoint  # noqa: E402
+from fer_ros.core.checkpoint import load_checkpoint, wants_flip_tta  # noqa: E402
 from fer_ros.core.errors import FerError  # noqa: E402
 
 
@@ -111,7 +111,8 @@ def print_full(report: dict) -> None:
           f"(without copies of Training, {report['fer2013_private_no_copies_images']} images: "
           f"{100 * report['fer2013_private_no_copies']:.1f} %), FER+ PrivateTest majority "
           f"{100 * report['ferplus_private_majority']:.1f} % "
-          f"({report['ferplus_private_images']} images)")
+          f"({report['ferplus_private_images']} images)"
+          + ("; flip TTA on" if report["flip_tta"] else ""))
     print(f"  wild-dev dev ({report['wild_dev_detector']}): accuracy {100 * w['accuracy']:.1f} %, "
           f"face found {100 * w['face_found']:.1f} %, macro-F1 {w['macro_f1']:.3f}; recall "
           + ", ".join(f"{k} {100 * v['recall']:.0f}" for k, v in w["per_class"].items()))
@@ -162,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None,
                         help="FER2013 csv(.gz) or image folder (default: FER2013_CSV or ../shared)")
     parser.add_argument("--split", default="PrivateTest", choices=SPLITS)
-    parser.add_argument("--flip", action="store_true", help="horizontal-flip test-time augmentation")
+    parser.add_argument("--flip", action="store_true",
+                        help="horizontal-flip test-time augmentation (always on for a "
+                             "checkpoint made for it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", type=Path, help="write the confusion matrix PNG here")
     parser.add_argument("--report", action="store_true",
@@ -172,12 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
+        flip = args.flip or wants_flip_tta(ckpt)  # as the inference core runs it
         if args.report:
-            full = full_report(ckpt, args.data or default_data_path(), args.detector, args.flip,
+            full = full_report(ckpt, args.data or default_data_path(), args.detector, flip,
                                args.plot_dir, str(args.checkpoint))
             print(json.dumps(full)) if args.json else print_full(full)
             return 0
-        report = evaluate(ckpt, args.data or default_data_path(), args.split, args.flip)
+        report = evaluate(ckpt, args.data or default_data_path(), args.split, flip)
     except (FerError, ValueError, FileNotFoundError) as exc:
         print(f"evaluate.py: {exc}", file=sys.stderr)
         return 2

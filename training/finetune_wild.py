@@ -12,7 +12,9 @@ through the same augmentation as training/train.py.
 
 Per-class logit offsets (real photos' class balance is not FER2013's), folded into the output
 layer's bias, and the softmax temperature are fitted on held-out logits, to maximise accuracy +
-mean per-class recall. Where those come from:
+mean per-class recall (``--recall-floor F``: less 4 x each class's recall shortfall under F, so
+that no class is given up for accuracy; ``auto`` chooses F by nested cross-fitting over the
+out-of-fold logits, see ``nested_floor_choice``). Where those logits come from:
 
 - ``--folds K`` (K >= 2), cross-fitting: ``tune`` is cut into K folds of whole identities;
   K fine-tunes each leave one fold out, so every tune photo gets logits from a model that
@@ -25,7 +27,8 @@ mean per-class recall. Where those come from:
   are fitted on it.
 
 Saved as ``OUT/best.pt`` (self-describing: fine-tune arguments, folds or validation
-identities, offsets and held-out numbers in meta); ``OUT/log.jsonl`` has one line per epoch.
+identities, offsets and held-out numbers in meta); ``OUT/log.jsonl`` has one line per epoch;
+with ``--folds``, ``OUT/oof.npz`` holds the out-of-fold logits the offsets were fitted on.
 """
 
 from __future__ import annotations
@@ -79,21 +82,23 @@ def identity_split(identities: np.ndarray, targets: np.ndarray, fraction: float,
     return val
 
 
-def balance_bias(logits: np.ndarray, targets: np.ndarray, rounds: int = 4) -> np.ndarray:
+def balance_bias(logits: np.ndarray, targets: np.ndarray, floor: float = 0.0, rounds: int = 4
+                 ) -> np.ndarray:
     """Per-class logit offsets that maximise accuracy + mean per-class recall on held-out
-    logits (coordinate search on a grid; classes absent there keep 0)."""
+    logits, less 4 x the shortfall of each class's recall under ``floor`` (coordinate search on
+    a grid; classes absent there keep 0)."""
+    present = [c for c in range(logits.shape[1]) if (targets == c).any()]
+
     def objective(b: np.ndarray) -> float:
         pred = (logits + b).argmax(1)
-        present = [c for c in range(logits.shape[1]) if (targets == c).any()]
-        recall = np.mean([(pred[targets == c] == c).mean() for c in present])
-        return float((pred == targets).mean() + recall)
+        recall = np.array([(pred[targets == c] == c).mean() for c in present])
+        shortfall = np.maximum(floor - recall, 0.0).sum()
+        return float((pred == targets).mean() + recall.mean() - 4.0 * shortfall)
 
     bias = np.zeros(logits.shape[1])
     grid = np.arange(-2.0, 3.01, 0.25)
     for _ in range(rounds):
-        for c in range(logits.shape[1]):
-            if not (targets == c).any():
-                continue
+        for c in present:
             scores = []
             for v in grid:
                 trial = bias.copy()
@@ -101,6 +106,30 @@ def balance_bias(logits: np.ndarray, targets: np.ndarray, rounds: int = 4) -> np
                 scores.append((objective(trial), -abs(v), v))
             bias[c] = max(scores)[2]
     return bias
+
+
+def nested_floor_choice(logits: np.ndarray, targets: np.ndarray, folds: np.ndarray,
+                        floors: list[float], goal: float) -> tuple[float, list[dict]]:
+    """Choose the recall floor of the offset fit without looking outside ``tune``: for each
+    floor, offsets fitted on all folds but one are scored on that one (nested over the
+    out-of-fold logits). The floor with the best nested accuracy + mean recall among those whose
+    nested recall of every class reaches ``goal`` wins (none: the best nested lowest recall)."""
+    rows = []
+    for floor in floors:
+        pred = np.zeros(len(targets), dtype=int)
+        for k in np.unique(folds):
+            out = folds == k
+            bias = balance_bias(logits[~out], targets[~out], floor)
+            pred[out] = (logits[out] + bias).argmax(1)
+        present = [c for c in range(logits.shape[1]) if (targets == c).any()]
+        recall = [float((pred[targets == c] == c).mean()) for c in present]
+        rows.append({"floor": floor, "nested_accuracy": float((pred == targets).mean()),
+                     "nested_mean_recall": float(np.mean(recall)),
+                     "nested_min_recall": float(min(recall)), "nested_recall": recall})
+    ok = [r for r in rows if r["nested_min_recall"] >= goal]
+    pick = (max(ok, key=lambda r: r["nested_accuracy"] + r["nested_mean_recall"]) if ok
+            else max(rows, key=lambda r: r["nested_min_recall"]))
+    return pick["floor"], rows
 
 
 def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing: float,
@@ -248,9 +277,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of FER2013's own label in the FER+ replay targets")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--recall-floor", default="0",
+                    help="offset fit: penalise held-out class recalls under this floor; 'auto' "
+                         "(with --folds): choose among 0, 0.35, 0.45, 0.55 by nested "
+                         "cross-fitting (every class >= --recall-goal, then accuracy + mean "
+                         "recall)")
+    ap.add_argument("--recall-goal", type=float, default=0.40)
     ap.add_argument("--no-balance", dest="balance", action="store_false",
                     help="skip the per-class logit offsets")
     args = ap.parse_args(argv)
+    if args.recall_floor == "auto" and args.folds < 2:
+        ap.error("--recall-floor auto needs --folds K (K >= 2)")
+    try:
+        floor = None if args.recall_floor == "auto" else float(args.recall_floor)
+    except ValueError:
+        ap.error(f"--recall-floor: {args.recall_floor!r} is neither a number nor 'auto'")
     torch.set_num_threads(args.threads)
 
     init = load_checkpoint(args.init)
@@ -307,9 +348,20 @@ def main(argv: list[str] | None = None) -> int:
         print("out-of-fold accuracy by epoch: "
               + " ".join(f"{a:.4f}" for a in oof_acc) + f" -> {epochs} epochs", flush=True)
         held_logits, held_targets = oof[epochs - 1], w_targets
+        np.savez_compressed(args.out / "oof.npz", logits=held_logits, targets=w_targets,
+                            identity=w_ids, fold=folds)
         fit_x, fit_y = x_wild, y_wild
         selection = {"folds": args.folds, "out_of_fold_accuracy_by_epoch": oof_acc,
                      "epochs_chosen": epochs, "wild_tune_out_of_fold_accuracy": oof_acc[epochs - 1]}
+        if floor is None:
+            floor, rows = nested_floor_choice(held_logits, w_targets, folds,
+                                              [0.0, 0.35, 0.45, 0.55], args.recall_goal)
+            selection["recall_floor_nested"] = rows
+            for r in rows:
+                print(f"recall floor {r['floor']:.2f}: nested accuracy {r['nested_accuracy']:.4f}"
+                      f" mean recall {r['nested_mean_recall']:.4f} lowest "
+                      f"{r['nested_min_recall']:.4f}", flush=True)
+            print(f"-> recall floor {floor:.2f}", flush=True)
     else:
         val = identity_split(w_ids, w_targets, args.val_fraction, args.seed)
         fit_x, fit_y = x_wild[~val], y_wild[~val]
@@ -341,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         held_logits, epochs = best["logits"], best["epoch"]
         selection["wild_tune_val_accuracy"] = best["acc"]
     # class balance: real-face priors differ from FER2013's (disgust is rare there)
-    bias = balance_bias(held_logits, held_targets) if args.balance else np.zeros(len(labels))
+    bias = (balance_bias(held_logits, held_targets, floor) if args.balance
+            else np.zeros(len(labels)))
     before, after = held_logits.argmax(1), (held_logits + bias).argmax(1)
     meta = {"finetune": vars(args) | {"init": str(args.init), "wild_crops": str(args.wild_crops),
                                        "out": str(args.out)},
@@ -349,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             **selection, "data_sha256": data_sha,
             "public_test_accuracy": float((logits_of(model, x_pub).argmax(1).numpy()
                                            == y_pub).mean()),
-            "class_bias": dict(zip(labels, bias.tolist())),
+            "class_bias": dict(zip(labels, bias.tolist())), "recall_floor": floor,
             "wild_tune_held_accuracy_balanced": float((after == held_targets).mean()),
             "wild_tune_held_recall_balanced": recalls(after, held_targets, labels)}
     ckpt = make_checkpoint(model, labels, norm, meta)

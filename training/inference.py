@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fer_ros.core.checkpoint import network_from_checkpoint, normalize_batch
+from fer_ros.core.checkpoint import network_from_checkpoint, normalize_batch, wants_flip_tta
 
 
 @torch.no_grad()
 def checkpoint_logits(
     ckpt: dict, images: np.ndarray, flip_tta: bool = False, batch_size: int = 512
 ) -> torch.Tensor:
-    """Float32 logits (N, C) of 48x48 uint8 faces; ``flip_tta`` averages with the mirror image."""
+    """Float32 logits (N, C) of 48x48 uint8 faces; ``flip_tta`` (or a checkpoint that asks for
+    it, as the inference core does) averages with the mirror image."""
+    flip_tta = flip_tta or wants_flip_tta(ckpt)
     model = network_from_checkpoint(ckpt).to(memory_format=torch.channels_last)
     out = []
     for i in range(0, len(images), batch_size):

@@ -9,6 +9,8 @@ A checkpoint is a plain dict (loadable with ``torch.load(weights_only=True)``)::
     color: "gray"
     normalization: {"mean": float, "std": float} on [0, 1] pixel values
     temperature: softmax temperature fitted on PublicTest (1.0 = uncalibrated)
+    flip_tta: (optional, default False) the model was selected and calibrated for flip
+        test-time augmentation: inference always averages it with the mirrored face
     model: state_dict
     meta: training config, epoch, seed, PublicTest accuracy, data sha256, ...
 """
@@ -44,6 +46,7 @@ def make_checkpoint(
     meta: dict[str, Any],
     input_size: int = 48,
     temperature: float = 1.0,
+    flip_tta: bool = False,
 ) -> dict[str, Any]:
     """Bundle a trained network with its labels, preprocessing and training metadata."""
     if len(labels) != model.num_classes:
@@ -57,6 +60,7 @@ def make_checkpoint(
         "color": "gray",
         "normalization": {"mean": float(normalization["mean"]), "std": float(normalization["std"])},
         "temperature": float(temperature),
+        "flip_tta": bool(flip_tta),
         "model": state,
         "meta": meta,
     }
@@ -100,7 +104,7 @@ def validate_checkpoint(ckpt: dict[str, Any], where: str = "checkpoint") -> None
     """Raise ModelError ("<where>: <what is wrong>") unless the checkpoint describes a network
     this package can build and run: a known architecture with sane sizes, 2+ distinct string
     labels matching the network's outputs, a gray input of a usable size, a finite
-    normalisation with std > 0, a finite temperature > 0, and weights of the right shapes with
+    normalisation with std > 0, a finite temperature > 0, a boolean flip_tta, and weights of the right shapes with
     no NaN or infinite value. Nothing is allocated for the network (shapes are checked on
     torch's meta device)."""
     try:
@@ -183,6 +187,13 @@ def _check_input(ckpt: dict[str, Any], blocks: int) -> None:
     temperature = ckpt.get("temperature", 1.0)
     if not _is_real(temperature) or not temperature > 0:
         raise ModelError(f"temperature must be a finite number > 0, got {_short(temperature)}")
+    if not isinstance(ckpt.get("flip_tta", False), bool):
+        raise ModelError(f"flip_tta must be true or false, got {_short(ckpt['flip_tta'])}")
+
+
+def wants_flip_tta(ckpt: dict[str, Any]) -> bool:
+    """Whether the checkpoint asks to be run with flip test-time augmentation."""
+    return bool(ckpt.get("flip_tta", False))
 
 
 def _check_weights(ckpt: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch
+from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch, wants_flip_tta
 from .network import fold_batch_norm
 from .errors import ConfigError
 from .image_codec import ensure_bgr
@@ -114,7 +114,8 @@ class EmotionClassifier:
         self.normalization = {k: float(ckpt["normalization"][k]) for k in ("mean", "std")}
         self.temperature = float(ckpt.get("temperature", 1.0))  # checked finite and > 0
         self.crop_margin = float(crop_margin)
-        self.flip_tta = bool(flip_tta)
+        # on when asked for, or when the checkpoint was selected and calibrated with it
+        self.flip_tta = bool(flip_tta) or wants_flip_tta(ckpt)
         self.bf16 = bool(bf16)
         if num_threads is not None and num_threads > 0:
             torch.set_num_threads(int(num_threads))
