@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from augment import augment_batch  # noqa: E402
 from config import TrainConfig  # noqa: E402
 from dataset import default_data_path, file_sha256, load_fer2013  # noqa: E402
+from finetune_wild import logits_of  # noqa: E402
 from inference import checkpoint_logits  # noqa: E402
 
 from fer_ros.core.checkpoint import (  # noqa: E402
@@ -58,18 +59,12 @@ def distill_loss(logits: torch.Tensor, soft: torch.Tensor, hard: torch.Tensor, a
     return alpha * temperature**2 * kd + (1 - alpha) * ce
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray, flip: bool = False) -> float:
-    model.eval()
-    hits = 0
-    for i in range(0, len(x), 512):
-        xb = x[i : i + 512].contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(xb).float()
-            if flip:
-                logits = logits + model(torch.flip(xb, dims=[3])).float()
-        hits += int((logits.argmax(1).numpy() == y[i : i + 512]).sum())
-    return hits / len(x)
+    """Top-1 accuracy of ``model`` on normalised faces (``flip``: averaged with the mirror)."""
+    logits = logits_of(model, x)
+    if flip:
+        logits = logits + logits_of(model, torch.flip(x, dims=[3]))
+    return float((logits.argmax(1).numpy() == y).mean())
 
 
 def main(argv: list[str] | None = None) -> int:

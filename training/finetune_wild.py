@@ -108,6 +108,9 @@ def balance_bias(logits: np.ndarray, targets: np.ndarray, floor: float = 0.0, ro
     return bias
 
 
+AUTO_FLOORS = [0.0, 0.35, 0.45, 0.55]  # the recall floors --recall-floor auto chooses among
+
+
 def nested_floor_choice(logits: np.ndarray, targets: np.ndarray, folds: np.ndarray,
                         floors: list[float], goal: float) -> tuple[float, list[dict]]:
     """Choose the recall floor of the offset fit without looking outside ``tune``: for each
@@ -279,9 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--recall-floor", default="0",
                     help="offset fit: penalise held-out class recalls under this floor; 'auto' "
-                         "(with --folds): choose among 0, 0.35, 0.45, 0.55 by nested "
-                         "cross-fitting (every class >= --recall-goal, then accuracy + mean "
-                         "recall)")
+                         f"(with --folds): choose among {', '.join(map(str, AUTO_FLOORS))} by "
+                         "nested cross-fitting (every class >= --recall-goal, then accuracy + "
+                         "mean recall)")
     ap.add_argument("--recall-goal", type=float, default=0.40)
     ap.add_argument("--no-balance", dest="balance", action="store_false",
                     help="skip the per-class logit offsets")
@@ -354,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         selection = {"folds": args.folds, "out_of_fold_accuracy_by_epoch": oof_acc,
                      "epochs_chosen": epochs, "wild_tune_out_of_fold_accuracy": oof_acc[epochs - 1]}
         if floor is None:
-            floor, rows = nested_floor_choice(held_logits, w_targets, folds,
-                                              [0.0, 0.35, 0.45, 0.55], args.recall_goal)
+            floor, rows = nested_floor_choice(held_logits, w_targets, folds, AUTO_FLOORS,
+                                              args.recall_goal)
             selection["recall_floor_nested"] = rows
             for r in rows:
                 print(f"recall floor {r['floor']:.2f}: nested accuracy {r['nested_accuracy']:.4f}"
