@@ -180,19 +180,18 @@ def our_detect():
 def our_accuracy(data: Path, limit: int | None) -> dict:
     """PrivateTest accuracy of models/fer7.pt as training/evaluate.py computes it."""
     sys.path.insert(0, str(REPO_ROOT))
-    sys.path.insert(0, str(REPO_ROOT / "training"))
     checkpoint = REPO_ROOT / "models" / "fer7.pt"
     if not checkpoint.is_file():
         return {"error": f"{checkpoint.relative_to(REPO_ROOT)} does not exist (train it first)"}
     from fer_ros.core.checkpoint import load_checkpoint
-    from inference import checkpoint_logits  # training/
+    from training.inference import checkpoint_logits  # training/
 
     import numpy as np
     import torch
 
     ckpt = load_checkpoint(checkpoint)
     if limit is None:
-        from evaluate import evaluate  # training/evaluate.py
+        from training.evaluate import evaluate  # training/evaluate.py
 
         plain = evaluate(ckpt, data, "PrivateTest", flip=False)
         flip = evaluate(ckpt, data, "PrivateTest", flip=True)

@@ -121,10 +121,9 @@ def fer_crops_report() -> dict:
 
     import numpy as np
 
-    sys.path.insert(0, str(REPO / "training"))
-    from dataset import default_data_path, load_fer2013
-    from evaluate import duplicate_rows
-    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+    from training.dataset import default_data_path, load_fer2013
+    from training.evaluate import duplicate_rows
+    from training.ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
 
     test = load_fer2013(default_data_path())[0]["PrivateTest"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,11 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
-    sys.path.insert(0, str(REPO / "training"))
     import cv2
     import yaml
 
-    from wild_eval import evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows
+    from training.wild_eval import evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows
 
     from fer_ros.core.factory import build_pipeline
     from fer_ros.params import load_defaults

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training"))
 
-from config import TrainConfig  # noqa: E402
-from dataset import FER2013_LABELS, load_fer2013, to_six_classes  # noqa: E402
-from metrics import expected_calibration_error, summarize  # noqa: E402
+from training.config import TrainConfig
+from training.dataset import FER2013_LABELS, load_fer2013, to_six_classes
+from training.metrics import expected_calibration_error, summarize
 
 from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint  # noqa: E402
 
@@ -124,10 +123,10 @@ def test_one_epoch_smoke_training_gives_a_checkpoint_the_core_loads(tmp_path):
     data = tmp_path / "tiny.csv"
     write_tiny_csv(data, {"Training": 280, "PublicTest": 70, "PrivateTest": 70})
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "training" / "train.py"), f"--data={data}",
+    cmd = [sys.executable, "-m", "training.train", f"--data={data}",
            f"--out_dir={out}", "--epochs=1", "--widths=8,16", "--batch_size=32",
            "--progress=false", "--num_classes=6"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**__import__("os").environ, "FER_CACHE_DIR": str(tmp_path / "c")})
     assert proc.returncode == 0, proc.stderr
     assert "epoch   1" in proc.stdout
@@ -140,9 +139,9 @@ def test_one_epoch_smoke_training_gives_a_checkpoint_the_core_loads(tmp_path):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1]
     # the evaluation script reads it back with the documented JSON keys
-    ev = subprocess.run([sys.executable, str(REPO / "training" / "evaluate.py"), "--checkpoint",
+    ev = subprocess.run([sys.executable, "-m", "training.evaluate", "--checkpoint",
                          str(out / "best.pt"), "--data", str(data), "--json"],
-                        capture_output=True, text=True, timeout=120,
+                        capture_output=True, text=True, cwd=REPO, timeout=120,
                         env={**__import__("os").environ, "FER_CACHE_DIR": str(tmp_path / "c")})
     assert ev.returncode == 0, ev.stderr
     report = json.loads(ev.stdout)
@@ -151,8 +150,8 @@ def test_one_epoch_smoke_training_gives_a_checkpoint_the_core_loads(tmp_path):
 
 
 def test_train_rejects_unknown_key_with_exit_code_2():
-    proc = subprocess.run([sys.executable, str(REPO / "training" / "train.py"), "--nope=1"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "training.train", "--nope=1"],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2
     assert "unknown config key 'nope'" in proc.stderr
 
@@ -171,10 +170,9 @@ def test_shipped_models_score_on_private_test(name, labels, fer2013, ferplus):
     path = REPO / "models" / name
     if not path.exists():
         pytest.fail(f"shipped model {path} is missing")
-    sys.path.insert(0, str(REPO / "training"))
-    from dataset import load_fer2013
-    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
-    from inference import checkpoint_logits
+    from training.dataset import load_fer2013
+    from training.ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+    from training.inference import checkpoint_logits
 
     ckpt = load_checkpoint(path)
     assert len(ckpt["labels"]) == labels

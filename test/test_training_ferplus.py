@@ -15,9 +15,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training"))
 
-from ferplus import (  # noqa: E402
+from training.ferplus import (
     FER2013_ORDER, FERPLUS_LABELS, majority_label, read_votes, seven_class_head, soft_target,
     targets_for_rows,
 )
@@ -54,8 +53,7 @@ def test_ferplus_order_maps_to_fer2013_classes():
 @pytest.mark.skipif(not VOTES.exists(), reason="../shared FER+ votes not present")
 def test_real_votes_give_ferplus_counts():
     """The majority rule reproduces FERPlus's usable-image counts on the joined votes."""
-    sys.path.insert(0, str(REPO / "training"))
-    from dataset import default_data_path, load_fer2013
+    from training.dataset import default_data_path, load_fer2013
 
     splits, _ = load_fer2013(default_data_path())
     votes = read_votes(VOTES)
@@ -64,7 +62,7 @@ def test_real_votes_give_ferplus_counts():
 
 
 def test_two_head_export_matches_the_training_network():
-    from train import TwoHeadNet
+    from training.train import TwoHeadNet
 
     torch.manual_seed(0)
     model = TwoHeadNet(build_network(DEFAULT_ARCH, 7), 8).eval()
@@ -96,11 +94,11 @@ def test_training_with_ferplus_head_writes_three_checkpoints(tmp_path):
     np.savez(crops, images=rng.integers(0, 255, (20, 48, 48), dtype=np.uint8),
              targets=np.arange(20) % 7)
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "training" / "train.py"), f"--data={data}",
+    cmd = [sys.executable, "-m", "training.train", f"--data={data}",
            f"--out_dir={out}", "--epochs=1", "--widths=8,16", "--batch_size=32",
            "--progress=false", "--ferplus_weight=1.0", f"--ferplus_votes={votes}",
            f"--wild_crops={crops}", "--ema_decay=0.9"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "FER_CACHE_DIR": str(tmp_path / "c")})
     assert proc.returncode == 0, proc.stderr
     labels = {n: load_checkpoint(out / n)["labels"] for n in ("best.pt", "best_ferplus.pt",
@@ -114,7 +112,7 @@ def test_training_with_ferplus_head_writes_three_checkpoints(tmp_path):
 
 
 def test_identity_split_keeps_people_on_one_side_and_classes_on_both():
-    from finetune_wild import identity_split
+    from training.finetune_wild import identity_split
 
     rng = np.random.default_rng(0)
     ids = np.array([f"p{i}" for i in rng.integers(0, 60, 400)])
@@ -128,7 +126,7 @@ def test_identity_split_keeps_people_on_one_side_and_classes_on_both():
 
 
 def test_balance_bias_raises_a_starved_class():
-    from finetune_wild import balance_bias
+    from training.finetune_wild import balance_bias
 
     rng = np.random.default_rng(0)
     targets = np.repeat(np.arange(3), 50)
@@ -142,7 +140,7 @@ def test_balance_bias_raises_a_starved_class():
 
 
 def test_wild_scoring_counts_no_face_as_wrong(tmp_path):
-    from wild_eval import NO_FACE, evaluate_wild, score
+    from training.wild_eval import NO_FACE, evaluate_wild, score
 
     r = score(["happy", "sad", "sad"], ["happy", NO_FACE, "happy"], ["happy", "sad"])
     assert r["accuracy"] == pytest.approx(1 / 3) and r["face_found"] == pytest.approx(2 / 3)
@@ -168,7 +166,7 @@ def test_wild_scoring_counts_no_face_as_wrong(tmp_path):
 
 
 def test_identity_folds_keep_people_together_and_spread_every_class():
-    from finetune_wild import identity_folds
+    from training.finetune_wild import identity_folds
 
     rng = np.random.default_rng(0)
     ids = np.array([f"p{i}" for i in rng.integers(0, 80, 500)])
@@ -187,7 +185,7 @@ def test_identity_folds_keep_people_together_and_spread_every_class():
 
 
 def test_finetune_init_from_the_ferplus_model_keeps_its_seven_class_logits():
-    from finetune_wild import init_state
+    from training.finetune_wild import init_state
 
     from fer_ros.core.checkpoint import make_checkpoint
 
@@ -229,12 +227,12 @@ def test_finetune_writes_offsets_fitted_on_held_out_identities(tmp_path, folds):
              targets=np.arange(60) % 7, identity=np.array([f"p{i % 20}" for i in range(60)]),
              detector="ssd", margin=0.05)
     out = tmp_path / "ft"
-    cmd = [sys.executable, str(REPO / "training" / "finetune_wild.py"), "--init", str(init),
+    cmd = [sys.executable, "-m", "training.finetune_wild", "--init", str(init),
            "--wild-crops", str(crops), "--out", str(out), "--folds", str(folds), "--epochs", "2",
            "--steps", "2", "--wild-batch", "8", "--fer-batch", "8"]
     if folds:
         cmd += ["--recall-floor", "auto"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "FER2013_CSV": str(data), "FERPLUS_VOTES": str(votes),
                                "FER_CACHE_DIR": str(tmp_path / "c")})
     assert proc.returncode == 0, proc.stderr
@@ -258,7 +256,7 @@ def test_finetune_writes_offsets_fitted_on_held_out_identities(tmp_path, folds):
 
 
 def test_balance_bias_floor_lifts_the_weakest_class_to_it():
-    from finetune_wild import balance_bias
+    from training.finetune_wild import balance_bias
 
     rng = np.random.default_rng(0)
     targets = np.repeat(np.arange(3), 60)
@@ -275,7 +273,7 @@ def test_balance_bias_floor_lifts_the_weakest_class_to_it():
 
 
 def test_nested_floor_choice_prefers_a_floor_that_meets_the_goal():
-    from finetune_wild import nested_floor_choice
+    from training.finetune_wild import nested_floor_choice
 
     rng = np.random.default_rng(1)
     targets = np.repeat(np.arange(4), 80)
@@ -292,7 +290,7 @@ def test_nested_floor_choice_prefers_a_floor_that_meets_the_goal():
 
 
 def test_recall_floor_auto_needs_folds():
-    proc = subprocess.run([sys.executable, str(REPO / "training" / "finetune_wild.py"),
+    proc = subprocess.run([sys.executable, "-m", "training.finetune_wild",
                            "--init", "x.pt", "--wild-crops", "x.npz", "--out", "o",
-                           "--recall-floor", "auto"], capture_output=True, text=True, timeout=60)
+                           "--recall-floor", "auto"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2 and "--recall-floor auto needs --folds" in proc.stderr

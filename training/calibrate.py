@@ -1,6 +1,6 @@
 """Fit a softmax temperature on PublicTest and store it in the checkpoint.
 
-    python training/calibrate.py --checkpoint runs/fer7/best.pt --out models/fer7.pt [--data PATH]
+    python -m training.calibrate --checkpoint runs/fer7/best.pt --out models/fer7.pt [--data PATH]
         [--flip-tta]
 
 Prints the expected calibration error (15 bins) before and after, on PublicTest (where the
@@ -20,14 +20,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataset import default_data_path, load_fer2013  # noqa: E402
-from inference import checkpoint_logits  # noqa: E402
-from metrics import expected_calibration_error  # noqa: E402
+from training.dataset import default_data_path, load_fer2013
+from training.inference import checkpoint_logits
+from training.metrics import expected_calibration_error
 
-from fer_ros.core.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from fer_ros.core.checkpoint import load_checkpoint, save_checkpoint
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:

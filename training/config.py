@@ -23,6 +23,13 @@ class TrainConfig:
     # real-face crops (training/wild_crops.py npz) scored after every epoch: monitoring and
     # model selection on wild-dev `tune`, never `dev`
     wild_crops: str = ""
+    # > 0: also train on wild_crops (the FER+ head, read in FER2013's 7 classes), holding out
+    # whole identities (wild_holdout of them) that are scored for selection instead
+    wild_weight: float = 0.0
+    wild_per_batch: int = 24
+    wild_holdout: float = 0.25
+    # video-dev crops (training/video_crops npz) scored after every epoch: selection data
+    video_crops: str = ""
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     convs_per_block: int = 2
     dropout: float = 0.3
@@ -46,6 +53,8 @@ class TrainConfig:
     max_shift: float = 0.1  # fraction of the image side
     contrast: float = 0.2  # contrast and brightness jitter amplitude
     erase_prob: float = 0.5
+    # camera degradations (augment.camera_degrade): the probability of each
+    video_aug: float = 0.0
     # speed
     bf16: bool = True  # bf16 autocast on the CPU (about 2x faster here)
     channels_last: bool = True
@@ -57,14 +66,12 @@ class TrainConfig:
 
     @classmethod
     def from_args(cls, argv: list[str], base: dict[str, Any] | None = None) -> "TrainConfig":
-        """Parse ``--key=value`` pairs; unknown keys and wrong types raise ValueError."""
+        """Parse ``--key=value`` or ``--key value`` (as argparse does for the other tools;
+        ``-`` and ``_`` alike in keys); unknown keys and wrong types raise ValueError."""
         values = dict(base or {})
         fields = {f.name: f for f in dataclasses.fields(cls)}
         defaults = cls()
-        for arg in argv:
-            if not arg.startswith("--") or "=" not in arg:
-                raise ValueError(f"expected --key=value, got {arg!r}")
-            key, raw = arg[2:].split("=", 1)
+        for key, raw in _pairs(argv):
             key = key.replace("-", "_")
             if key not in fields:
                 raise ValueError(f"unknown config key {key!r} (known: {', '.join(sorted(fields))})")
@@ -73,6 +80,33 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _pairs(argv: list[str]) -> list[tuple[str, str]]:
+    """(key, raw value) of each ``--key=value`` or ``--key value`` in ``argv``."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            raise ValueError(f"expected --key=value or --key value, got {arg!r}")
+        if "=" in arg:
+            out.append(tuple(arg[2:].split("=", 1)))
+            i += 1
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out.append((arg[2:], argv[i + 1]))
+            i += 2
+        else:
+            raise ValueError(f"{arg} needs a value (--key=value or --key value)")
+    return out
+
+
+def usage() -> str:
+    """The --help text: every key with its default."""
+    lines = ["usage: python -m training.train [--key=value | --key value ...] [--resume]", "",
+             "keys (default):"]
+    for f in dataclasses.fields(TrainConfig):
+        lines.append(f"  --{f.name} ({getattr(TrainConfig(), f.name)!r})")
+    return "\n".join(lines)
 
 
 def _parse(key: str, raw: str, default: Any) -> Any:

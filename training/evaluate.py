@@ -1,8 +1,8 @@
 """Evaluate a classifier checkpoint: on a FER2013 split, or the whole report.
 
-    python training/evaluate.py --checkpoint models/fer7.pt [--data PATH]
+    python -m training.evaluate --checkpoint models/fer7.pt [--data PATH]
         [--split PrivateTest] [--flip] [--json] [--plot confusion.png]
-    python training/evaluate.py --checkpoint models/fer7.pt --report [--detector ssd]
+    python -m training.evaluate --checkpoint models/fer7.pt --report [--detector ssd]
         [--plot-dir docs] [--json]
 
 Split mode reports accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix
@@ -13,8 +13,9 @@ the checkpoint's stored temperature.
 are not copies of Training images (``../shared/data/fer2013_test_train_duplicates.csv``);
 FER+ PrivateTest, FERPlus majority labels (3,152 images; FER+ classes the model lacks, e.g.
 contempt for a 7-class model, count as wrong; disgust counts as angry for a 6-class model);
-and wild-dev ``dev`` through the whole detector pipeline (accuracy, face-found rate, macro-F1,
-per-class recall; confusion PNG with ``--plot-dir``).
+wild-dev ``dev`` through the whole detector pipeline (accuracy, face-found rate, macro-F1,
+per-class recall and precision, calm false alarms; confusion PNG with ``--plot-dir``); and
+video-dev by its protocol (training/video_eval.py), with ECE there and on FER+.
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dataset import SPLITS, default_data_path, load_fer2013  # noqa: E402
-from inference import checkpoint_logits  # noqa: E402
-from metrics import summarize  # noqa: E402
+from training.dataset import SPLITS, default_data_path, load_fer2013
+from training.inference import checkpoint_logits
+from training.metrics import expected_calibration_error, summarize
+from training.video_eval import format_report
 
-from fer_ros.core.checkpoint import load_checkpoint, wants_flip_tta  # noqa: E402
-from fer_ros.core.errors import FerError  # noqa: E402
+from fer_ros.core.checkpoint import load_checkpoint, wants_flip_tta
+from fer_ros.core.errors import FerError
 
 
 def evaluate(ckpt: dict, data: Path, split: str, flip: bool) -> dict:
@@ -65,9 +65,10 @@ def duplicate_rows(path: Path | None = None) -> set[int]:
 def full_report(ckpt: dict, data: Path, detector: str, flip: bool, plot_dir: Path | None,
                 name: str) -> dict:
     """FER2013 (all / without copies), FER+ majority and wild-dev dev numbers of ``ckpt``."""
-    from ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
-    from wild_eval import evaluate_wild, map_label, plot_confusion as plot_wild
-    from wild_eval import predict_largest_face
+    from training.ferplus import FERPLUS_LABELS, default_votes_path, read_votes, targets_for_rows
+    from training.wild_eval import evaluate_wild, map_label, plot_confusion as plot_wild
+    from training.wild_eval import predict_largest_face
+    from training.video_eval import calm_false_alarm_rate, collect_faces, score_probs
 
     labels = ckpt["labels"]
     fer_classes = 6 if "disgust" not in labels else 7
@@ -89,6 +90,11 @@ def full_report(ckpt: dict, data: Path, detector: str, flip: bool, plot_dir: Pat
     fer_pred = [p for p, h in zip(pred, has) if h]
     out["ferplus_private_majority"] = float(np.mean([p == t for p, t in zip(fer_pred, fer_truth)]))
     out["ferplus_private_images"] = int(has.sum())
+    probs = torch.softmax(logits[torch.from_numpy(has)] / float(ckpt.get("temperature", 1.0)),
+                          dim=1).numpy()
+    known = np.array([t in labels for t in fer_truth])
+    out["ferplus_private_ece"] = expected_calibration_error(
+        probs[known], np.array([labels.index(t) for t, k in zip(fer_truth, known) if k]))
 
     from fer_ros.core.factory import build_pipeline
     from fer_ros.params import load_defaults
@@ -96,9 +102,13 @@ def full_report(ckpt: dict, data: Path, detector: str, flip: bool, plot_dir: Pat
     params = {**load_defaults(), "detector": detector, "tracking": False, "flip_tta": flip}
     params["classifier_model"] = str(name)
     pipeline = build_pipeline(params)
-    wild, _ = evaluate_wild(predict_largest_face(pipeline), labels, "dev")
+    wild, rows = evaluate_wild(predict_largest_face(pipeline), labels, "dev")
+    wild["calm_false_alarms"] = calm_false_alarm_rate([r["label"] for r in rows],
+                                                      [r["prediction"] for r in rows])
     out["wild_dev"] = wild
     out["wild_dev_detector"] = detector
+    faces = collect_faces(pipeline.detector, margin=params["crop_margin"])
+    out["video_dev"] = score_probs(pipeline.classifier.predict(faces.images), faces, labels)
     if plot_dir is not None:
         plot_wild(wild, plot_dir / f"{Path(name).stem}_wild_dev_confusion.png",
                   f"{Path(name).stem} on wild-dev dev ({detector})")
@@ -111,11 +121,15 @@ def print_full(report: dict) -> None:
           f"(without copies of Training, {report['fer2013_private_no_copies_images']} images: "
           f"{100 * report['fer2013_private_no_copies']:.1f} %), FER+ PrivateTest majority "
           f"{100 * report['ferplus_private_majority']:.1f} % "
-          f"({report['ferplus_private_images']} images)"
+          f"({report['ferplus_private_images']} images, ECE {report['ferplus_private_ece']:.3f})"
           + ("; flip TTA on" if report["flip_tta"] else ""))
     print(f"  wild-dev dev ({report['wild_dev_detector']}): accuracy {100 * w['accuracy']:.1f} %, "
           f"face found {100 * w['face_found']:.1f} %, macro-F1 {w['macro_f1']:.3f}; recall "
-          + ", ".join(f"{k} {100 * v['recall']:.0f}" for k, v in w["per_class"].items()))
+          + ", ".join(f"{k} {100 * v['recall']:.0f}" for k, v in w["per_class"].items())
+          + f"; precision " + ", ".join(f"{k} {100 * v['precision']:.0f}"
+                                        for k, v in w["per_class"].items())
+          + f"; calm false alarms {100 * w['calm_false_alarms']:.1f} %")
+    print("  " + format_report("", report["video_dev"]).lstrip(": ").replace("\n", "\n  "))
 
 
 def plot_confusion(report: dict, out: Path) -> None:

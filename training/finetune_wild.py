@@ -1,6 +1,6 @@
 """Fine-tune a classifier on real faces (wild-dev ``tune`` crops) without forgetting FER2013.
 
-    python training/finetune_wild.py --init models/ferplus8.pt \\
+    python -m training.finetune_wild --init models/ferplus8.pt \\
         --wild-crops runs/wild_tune_ssd.npz --out runs/wild7 [--num-classes 7|6] [--folds 0|K]
 
 ``--wild-crops`` comes from training/wild_crops.py (crops made the way the pipeline makes them:
@@ -37,6 +37,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,22 +45,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from augment import augment_batch  # noqa: E402
-from calibrate import fit_temperature  # noqa: E402
-from config import TrainConfig  # noqa: E402
-from dataset import FER2013_LABELS, default_data_path, load_fer2013, to_six_classes  # noqa: E402
-from ferplus import (  # noqa: E402
+from training.augment import augment_batch
+from training.calibrate import fit_temperature
+from training.config import TrainConfig
+from training.dataset import (
+    FER2013_LABELS, SIX_CLASS_LABELS, default_data_path, load_fer2013, to_six_classes,
+)
+from training.ferplus import (
     FER2013_ORDER, FERPLUS_LABELS, default_votes_path, read_votes, seven_class_head, targets_for_rows,
 )
-from metrics import confusion_matrix, per_class_scores  # noqa: E402
+from training.metrics import confusion_matrix, per_class_scores
 
-from fer_ros.core.checkpoint import (  # noqa: E402
-    load_checkpoint, make_checkpoint, normalize_batch, save_checkpoint,
+from fer_ros.core.checkpoint import (
+    load_checkpoint, make_checkpoint, normalize_batch, output_layer, save_checkpoint,
 )
-from fer_ros.core.network import build_network  # noqa: E402
+from fer_ros.core.network import build_network
 
 
 def identity_split(identities: np.ndarray, targets: np.ndarray, fraction: float, seed: int
@@ -157,10 +158,10 @@ def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing:
 def six_class_init(ckpt: dict) -> dict:
     """A 7-class checkpoint's weights for a 6-class network: the merged angry output starts as
     the old angry one."""
-    state = dict(ckpt["model"])
+    state, layer = dict(ckpt["model"]), output_layer(ckpt)
     keep = [0, 2, 3, 4, 5, 6]
-    state["head.3.weight"] = state["head.3.weight"][keep]
-    state["head.3.bias"] = state["head.3.bias"][keep]
+    state[f"{layer}.weight"] = state[f"{layer}.weight"][keep]
+    state[f"{layer}.bias"] = state[f"{layer}.bias"][keep]
     return state
 
 
@@ -183,18 +184,19 @@ def init_state(ckpt: dict, num_classes: int) -> dict:
     """Start weights for a ``num_classes`` network in FER2013 order from a 7-class FER2013-order
     checkpoint (a fine-tuned one's folded class offsets taken out again) or from the 8-class
     FER+ model (its head reordered, contempt dropped)."""
-    state = dict(ckpt["model"])
+    state, layer = dict(ckpt["model"]), output_layer(ckpt)
+    w, b = f"{layer}.weight", f"{layer}.bias"
     if ckpt["labels"] == FERPLUS_LABELS:
-        weight, bias = seven_class_head(state["head.3.weight"], state["head.3.bias"])
-        state["head.3.weight"], state["head.3.bias"] = weight.clone(), bias.clone()
+        weight, bias = seven_class_head(state[w], state[b])
+        state[w], state[b] = weight.clone(), bias.clone()
     elif ckpt["labels"] != FER2013_LABELS:
         raise SystemExit("--init must be a 7-class FER2013-order or the 8-class FER+ "
                          f"checkpoint, has {ckpt['labels']}")
     offsets = ckpt.get("meta", {}).get("class_bias")
     if offsets:
-        state["head.3.bias"] = state["head.3.bias"] - torch.tensor(
-            [offsets[k] for k in FER2013_LABELS], dtype=state["head.3.bias"].dtype)
-    return state if num_classes == 7 else six_class_init({"model": state})
+        state[b] = state[b] - torch.tensor([offsets[k] for k in FER2013_LABELS],
+                                           dtype=state[b].dtype)
+    return state if num_classes == 7 else six_class_init({**ckpt, "model": state})
 
 
 def identity_folds(identities: np.ndarray, targets: np.ndarray, k: int, seed: int
@@ -257,7 +259,7 @@ def recalls(pred: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[st
     return {lab: s["recall"] if s["support"] else None for lab, s in scores.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", required=True, type=Path,
                     help="7-class FER2013-order checkpoint or the 8-class FER+ model")
@@ -292,134 +294,205 @@ def main(argv: list[str] | None = None) -> int:
     if args.recall_floor == "auto" and args.folds < 2:
         ap.error("--recall-floor auto needs --folds K (K >= 2)")
     try:
-        floor = None if args.recall_floor == "auto" else float(args.recall_floor)
+        args.floor = None if args.recall_floor == "auto" else float(args.recall_floor)
     except ValueError:
         ap.error(f"--recall-floor: {args.recall_floor!r} is neither a number nor 'auto'")
-    torch.set_num_threads(args.threads)
+    return args
 
+
+@dataclass
+class Inputs:
+    """What a fine-tune reads: the start checkpoint, real crops and FER2013 replay data."""
+
+    init: dict
+    labels: list[str]
+    state: dict
+    x_wild: torch.Tensor
+    y_wild: torch.Tensor
+    w_targets: np.ndarray
+    w_ids: np.ndarray
+    crop_info: dict
+    x_fer: torch.Tensor
+    t_fer: torch.Tensor
+    x_pub: torch.Tensor
+    y_pub: np.ndarray
+    data_sha: str
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
     init = load_checkpoint(args.init)
     args.arch = init["arch"]
     norm = init["normalization"]
-    labels = FER2013_LABELS if args.num_classes == 7 else [
-        "angry", "fear", "happy", "sad", "surprise", "neutral"]
-    state = init_state(init, args.num_classes)
-
+    labels = FER2013_LABELS if args.num_classes == 7 else SIX_CLASS_LABELS
     with np.load(args.wild_crops) as z:
         w_images, w_targets, w_ids = z["images"], z["targets"], z["identity"]
         crop_info = {"detector": str(z["detector"]), "margin": float(z["margin"])}
     if args.num_classes == 6:
         w_targets = to_six_classes(w_targets)
-    x_wild, y_wild = normalize_batch(w_images, norm), torch.from_numpy(w_targets)
-
     splits, data_sha = load_fer2013(default_data_path(), num_classes=args.num_classes)
     train, public = splits["Training"], splits["PublicTest"]
-    x_fer = normalize_batch(train.images, norm)
-    t_fer = fer_targets(train.rows, train.targets, args.num_classes, args.label_smoothing,
-                        args.fer2013_mix)
-    x_pub, y_pub = normalize_batch(public.images, norm), public.targets
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / "log.jsonl"
-    log.write_text("")
+    return Inputs(init, labels, init_state(init, args.num_classes),
+                  normalize_batch(w_images, norm), torch.from_numpy(w_targets), w_targets, w_ids,
+                  crop_info, normalize_batch(train.images, norm),
+                  fer_targets(train.rows, train.targets, args.num_classes,
+                              args.label_smoothing, args.fer2013_mix),
+                  normalize_batch(public.images, norm), public.targets, data_sha)
 
-    def record(entry: dict) -> None:
-        with open(log, "a") as fh:
+
+class JsonLog:
+    """One JSON object per line in ``path`` (emptied on creation)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.write_text("")
+
+    def __call__(self, entry: dict) -> None:
+        with open(self.path, "a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
 
-    if args.folds >= 2:
-        # cross-fitting: every tune photo gets logits from a model that never trained on its
-        # identity; those choose the epoch count, the class offsets and the temperature
-        folds = identity_folds(w_ids, w_targets, args.folds, args.seed)
-        oof = np.zeros((args.epochs, len(w_targets), len(labels)), np.float32)
-        for k in range(args.folds):
-            held = folds == k
-            t0 = time.perf_counter()
 
-            def score_fold(epoch: int, model, loss: float, held=held, k=k) -> None:
-                oof[epoch - 1, held] = logits_of(model, x_wild[held]).numpy()
-                pred = oof[epoch - 1, held].argmax(1)
-                record({"fold": k, "epoch": epoch, "loss": loss,
-                        "held_acc": float((pred == w_targets[held]).mean()),
-                        "seconds": time.perf_counter() - t0})
+@dataclass
+class Held:
+    """The held-out logits the offsets and temperature are fitted on, and what to train on."""
 
-            finetune(state, labels, x_wild[~held], y_wild[~held], x_fer, t_fer, args,
-                     args.epochs, score_fold)
-            print(f"fold {k}: {int(held.sum())} held-out photos "
-                  f"({len(np.unique(w_ids[held]))} identities), "
-                  f"{time.perf_counter() - t0:.0f}s", flush=True)
-        oof_acc = [float((oof[e].argmax(1) == w_targets).mean()) for e in range(args.epochs)]
-        epochs = int(np.argmax(oof_acc)) + 1
-        print("out-of-fold accuracy by epoch: "
-              + " ".join(f"{a:.4f}" for a in oof_acc) + f" -> {epochs} epochs", flush=True)
-        held_logits, held_targets = oof[epochs - 1], w_targets
-        np.savez_compressed(args.out / "oof.npz", logits=held_logits, targets=w_targets,
-                            identity=w_ids, fold=folds)
-        fit_x, fit_y = x_wild, y_wild
-        selection = {"folds": args.folds, "out_of_fold_accuracy_by_epoch": oof_acc,
-                     "epochs_chosen": epochs, "wild_tune_out_of_fold_accuracy": oof_acc[epochs - 1]}
-        if floor is None:
-            floor, rows = nested_floor_choice(held_logits, w_targets, folds, AUTO_FLOORS,
-                                              args.recall_goal)
-            selection["recall_floor_nested"] = rows
-            for r in rows:
-                print(f"recall floor {r['floor']:.2f}: nested accuracy {r['nested_accuracy']:.4f}"
-                      f" mean recall {r['nested_mean_recall']:.4f} lowest "
-                      f"{r['nested_min_recall']:.4f}", flush=True)
-            print(f"-> recall floor {floor:.2f}", flush=True)
-    else:
-        val = identity_split(w_ids, w_targets, args.val_fraction, args.seed)
-        fit_x, fit_y = x_wild[~val], y_wild[~val]
-        held_targets = w_targets[val]
-        epochs, selection = args.epochs, {
-            "wild_tune_val_identities": sorted(np.unique(w_ids[val]).tolist())}
+    logits: np.ndarray | None
+    targets: np.ndarray
+    fit_x: torch.Tensor
+    fit_y: torch.Tensor
+    epochs: int
+    selection: dict
+    val: np.ndarray | None = None  # held-out mode: the validation rows
 
-    best = {"acc": -1.0, "state": None, "epoch": 0}
 
-    def score_epoch(epoch: int, model, loss: float) -> None:
+class FoldScorer:
+    """``on_epoch`` of one cross-fitting fold: stores its out-of-fold logits and logs them."""
+
+    def __init__(self, oof: np.ndarray, held: np.ndarray, fold: int, inputs: Inputs,
+                 log: JsonLog) -> None:
+        self.oof, self.held, self.fold, self.inputs, self.log = oof, held, fold, inputs, log
+        self.t0 = time.perf_counter()
+
+    def __call__(self, epoch: int, model, loss: float) -> None:
+        self.oof[epoch - 1, self.held] = logits_of(model, self.inputs.x_wild[self.held]).numpy()
+        pred = self.oof[epoch - 1, self.held].argmax(1)
+        self.log({"fold": self.fold, "epoch": epoch, "loss": loss,
+                  "held_acc": float((pred == self.inputs.w_targets[self.held]).mean()),
+                  "seconds": time.perf_counter() - self.t0})
+
+
+def cross_fit(args: argparse.Namespace, inputs: Inputs, log: JsonLog) -> Held:
+    """Every tune photo gets logits from a model that never trained on its identity; those
+    choose the epoch count, the class offsets, the temperature (and an ``auto`` floor)."""
+    folds = identity_folds(inputs.w_ids, inputs.w_targets, args.folds, args.seed)
+    oof = np.zeros((args.epochs, len(inputs.w_targets), len(inputs.labels)), np.float32)
+    for k in range(args.folds):
+        held = folds == k
+        scorer = FoldScorer(oof, held, k, inputs, log)
+        finetune(inputs.state, inputs.labels, inputs.x_wild[~held], inputs.y_wild[~held],
+                 inputs.x_fer, inputs.t_fer, args, args.epochs, scorer)
+        print(f"fold {k}: {int(held.sum())} held-out photos "
+              f"({len(np.unique(inputs.w_ids[held]))} identities), "
+              f"{time.perf_counter() - scorer.t0:.0f}s", flush=True)
+    oof_acc = [float((oof[e].argmax(1) == inputs.w_targets).mean()) for e in range(args.epochs)]
+    epochs = int(np.argmax(oof_acc)) + 1
+    print("out-of-fold accuracy by epoch: "
+          + " ".join(f"{a:.4f}" for a in oof_acc) + f" -> {epochs} epochs", flush=True)
+    np.savez_compressed(args.out / "oof.npz", logits=oof[epochs - 1], targets=inputs.w_targets,
+                        identity=inputs.w_ids, fold=folds)
+    selection = {"folds": args.folds, "out_of_fold_accuracy_by_epoch": oof_acc,
+                 "epochs_chosen": epochs, "wild_tune_out_of_fold_accuracy": oof_acc[epochs - 1]}
+    if args.floor is None:
+        args.floor, rows = nested_floor_choice(oof[epochs - 1], inputs.w_targets, folds,
+                                               AUTO_FLOORS, args.recall_goal)
+        selection["recall_floor_nested"] = rows
+        for r in rows:
+            print(f"recall floor {r['floor']:.2f}: nested accuracy {r['nested_accuracy']:.4f}"
+                  f" mean recall {r['nested_mean_recall']:.4f} lowest "
+                  f"{r['nested_min_recall']:.4f}", flush=True)
+        print(f"-> recall floor {args.floor:.2f}", flush=True)
+    return Held(oof[epochs - 1], inputs.w_targets, inputs.x_wild, inputs.y_wild, epochs, selection)
+
+
+def held_out_part(args: argparse.Namespace, inputs: Inputs) -> Held:
+    """One held-out part of the identities; the final run keeps the epoch best on it."""
+    val = identity_split(inputs.w_ids, inputs.w_targets, args.val_fraction, args.seed)
+    return Held(None, inputs.w_targets[val], inputs.x_wild[~val], inputs.y_wild[~val],
+                args.epochs, {"wild_tune_val_identities": sorted(np.unique(inputs.w_ids[val]).tolist())},
+                val)
+
+
+class FinalScorer:
+    """``on_epoch`` of the final fine-tune: logs PublicTest and, in held-out mode, keeps the
+    epoch best on the validation part (its weights and logits)."""
+
+    def __init__(self, args: argparse.Namespace, inputs: Inputs, held: Held, log: JsonLog) -> None:
+        self.args, self.inputs, self.held, self.log = args, inputs, held, log
+        self.acc, self.state, self.epoch, self.logits = -1.0, None, 0, None
+
+    def __call__(self, epoch: int, model, loss: float) -> None:
+        x_pub, y_pub = self.inputs.x_pub, self.inputs.y_pub
         entry = {"final": True, "epoch": epoch, "loss": loss,
-                 "public_test_acc": float((logits_of(model, x_pub).argmax(1).numpy()
-                                           == y_pub).mean())}
-        if args.folds < 2:  # held-out mode: keep the epoch best on the validation part
-            val_logits = logits_of(model, x_wild[val]).numpy()
-            entry["wild_val_acc"] = float((val_logits.argmax(1) == held_targets).mean())
-            entry["wild_val_recall"] = recalls(val_logits.argmax(1), held_targets, labels)
-            if entry["wild_val_acc"] > best["acc"]:
-                best.update(acc=entry["wild_val_acc"], epoch=epoch, logits=val_logits,
-                            state={n: t.clone() for n, t in model.state_dict().items()})
-        record(entry)
+                 "public_test_acc": float((logits_of(model, x_pub).argmax(1).numpy() == y_pub).mean())}
+        if self.held.val is not None:
+            val_logits = logits_of(model, self.inputs.x_wild[self.held.val]).numpy()
+            entry["wild_val_acc"] = float((val_logits.argmax(1) == self.held.targets).mean())
+            entry["wild_val_recall"] = recalls(val_logits.argmax(1), self.held.targets,
+                                               self.inputs.labels)
+            if entry["wild_val_acc"] > self.acc:
+                self.acc, self.epoch, self.logits = entry["wild_val_acc"], epoch, val_logits
+                self.state = {n: t.clone() for n, t in model.state_dict().items()}
+        self.log(entry)
         print(f"epoch {epoch:2d} loss {loss:.3f} PublicTest {entry['public_test_acc']:.4f}"
               + (f" wild-val {entry['wild_val_acc']:.4f}" if "wild_val_acc" in entry else ""),
               flush=True)
 
-    model = finetune(state, labels, fit_x, fit_y, x_fer, t_fer, args, epochs, score_epoch)
-    if args.folds < 2:
-        model.load_state_dict(best["state"])
-        held_logits, epochs = best["logits"], best["epoch"]
-        selection["wild_tune_val_accuracy"] = best["acc"]
+
+def save_finetuned(args: argparse.Namespace, inputs: Inputs, held: Held, model) -> None:
+    """Fold the class offsets into the output bias, fit the temperature, save ``best.pt``."""
+    labels = inputs.labels
     # class balance: real-face priors differ from FER2013's (disgust is rare there)
-    bias = (balance_bias(held_logits, held_targets, floor) if args.balance
+    bias = (balance_bias(held.logits, held.targets, args.floor) if args.balance
             else np.zeros(len(labels)))
-    before, after = held_logits.argmax(1), (held_logits + bias).argmax(1)
-    meta = {"finetune": vars(args) | {"init": str(args.init), "wild_crops": str(args.wild_crops),
-                                       "out": str(args.out)},
-            "init_meta": init.get("meta", {}), "epoch": epochs, "crops": crop_info,
-            **selection, "data_sha256": data_sha,
-            "public_test_accuracy": float((logits_of(model, x_pub).argmax(1).numpy()
-                                           == y_pub).mean()),
-            "class_bias": dict(zip(labels, bias.tolist())), "recall_floor": floor,
-            "wild_tune_held_accuracy_balanced": float((after == held_targets).mean()),
-            "wild_tune_held_recall_balanced": recalls(after, held_targets, labels)}
-    ckpt = make_checkpoint(model, labels, norm, meta)
-    ckpt["model"]["head.3.bias"] = ckpt["model"]["head.3.bias"] + torch.from_numpy(bias).float()
+    before, after = held.logits.argmax(1), (held.logits + bias).argmax(1)
+    pub = float((logits_of(model, inputs.x_pub).argmax(1).numpy() == inputs.y_pub).mean())
+    meta = {"finetune": {k: v for k, v in vars(args).items() if k != "floor"}
+            | {"init": str(args.init), "wild_crops": str(args.wild_crops), "out": str(args.out)},
+            "init_meta": inputs.init.get("meta", {}), "epoch": held.epochs,
+            "crops": inputs.crop_info, **held.selection, "data_sha256": inputs.data_sha,
+            "public_test_accuracy": pub, "class_bias": dict(zip(labels, bias.tolist())),
+            "recall_floor": args.floor,
+            "wild_tune_held_accuracy_balanced": float((after == held.targets).mean()),
+            "wild_tune_held_recall_balanced": recalls(after, held.targets, labels)}
+    ckpt = make_checkpoint(model, labels, inputs.init["normalization"], meta)
+    layer = output_layer(ckpt)
+    ckpt["model"][f"{layer}.bias"] = ckpt["model"][f"{layer}.bias"] + torch.from_numpy(bias).float()
     # softmax temperature on the same held-out logits (calibrate.py's fit)
-    ckpt["temperature"] = fit_temperature(torch.from_numpy(held_logits + bias).float(),
-                                          torch.from_numpy(held_targets))
+    ckpt["temperature"] = fit_temperature(torch.from_numpy(held.logits + bias).float(),
+                                          torch.from_numpy(held.targets))
     save_checkpoint(ckpt, args.out / "best.pt")
-    print(f"held-out accuracy {(before == held_targets).mean():.4f}; class offsets "
+    print(f"held-out accuracy {(before == held.targets).mean():.4f}; class offsets "
           + " ".join(f"{lab[:3]} {b:+.2f}" for lab, b in zip(labels, bias))
-          + f" -> {(after == held_targets).mean():.4f}, recall "
+          + f" -> {(after == held.targets).mean():.4f}, recall "
           + " ".join(f"{lab[:3]} {r:.2f}" for lab, r in
                      meta["wild_tune_held_recall_balanced"].items() if r is not None)
           + f"; temperature {ckpt['temperature']:.3f}; {args.out / 'best.pt'}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    inputs = load_inputs(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = JsonLog(args.out / "log.jsonl")
+    held = cross_fit(args, inputs, log) if args.folds >= 2 else held_out_part(args, inputs)
+    scorer = FinalScorer(args, inputs, held, log)
+    model = finetune(inputs.state, inputs.labels, held.fit_x, held.fit_y, inputs.x_fer,
+                     inputs.t_fer, args, held.epochs, scorer)
+    if held.val is not None:
+        model.load_state_dict(scorer.state)
+        held.logits, held.epochs = scorer.logits, scorer.epoch
+        held.selection["wild_tune_val_accuracy"] = scorer.acc
+    save_finetuned(args, inputs, held, model)
     return 0
 
 

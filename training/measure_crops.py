@@ -1,6 +1,6 @@
 """How do the node's face crops sit on real faces, compared with FER2013's own crops?
 
-    python training/measure_crops.py [--detector ssd] [--margin 0.05] [--split tune] [--json out.json]
+    python -m training.measure_crops [--detector ssd] [--margin 0.05] [--split tune] [--json out.json]
 
 Both sides are measured with the same ruler: YuNet's five landmarks (eyes, nose, mouth
 corners), expressed in units of the crop side.
@@ -23,15 +23,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import default_data_path, load_fer2013  # noqa: E402
-from wild_eval import wild_dev_dir, wild_rows  # noqa: E402
+from training.dataset import default_data_path, load_fer2013
+from training.wild_eval import wild_dev_dir, wild_rows
 
-from fer_ros.core.classifier import crop_region  # noqa: E402
-from fer_ros.core.detector import YUNET_MODEL, make_detector  # noqa: E402
-from fer_ros.core.model_files import resolve_model  # noqa: E402
+from fer_ros.core.classifier import crop_region
+from fer_ros.core.detector import YUNET_MODEL, make_detector
+from fer_ros.core.model_files import resolve_model
 
 UPSCALE, PAD = 5, 0.5  # FER2013 faces: 48 -> 240 px, then 50 % of the side padded each way
 

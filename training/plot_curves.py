@@ -1,6 +1,6 @@
 """Training curves (loss and accuracy per epoch) from a run's log.jsonl, as a PNG.
 
-    python training/plot_curves.py runs/fer7/log.jsonl --out docs/fer7_curves.png
+    python -m training.plot_curves runs/fer7/log.jsonl --out docs/fer7_curves.png
 """
 
 from __future__ import annotations

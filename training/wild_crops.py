@@ -1,6 +1,6 @@
 """Crop the faces of wild-dev photos the way the pipeline does and save them as an npz.
 
-    python training/wild_crops.py --split tune --out runs/wild_tune.npz [--detector ssd] [--margin M]
+    python -m training.wild_crops --split tune --out runs/wild_tune.npz [--detector ssd] [--margin M]
 
 The npz holds ``images`` (N, 48, 48) uint8, ``targets`` (N,) in FER2013 7-class order,
 ``identity`` and ``files`` (str), and ``found`` (bool: a face was detected; where none was,
@@ -18,15 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import FER2013_LABELS  # noqa: E402
-from wild_eval import wild_dev_dir, wild_rows  # noqa: E402
+from training.dataset import FER2013_LABELS
+from training.wild_eval import wild_dev_dir, wild_rows
 
-from fer_ros.core.classifier import crop_faces  # noqa: E402
-from fer_ros.core.detector import make_detector  # noqa: E402
-from fer_ros.core.types import Box  # noqa: E402
+from fer_ros.core.classifier import crop_faces
+from fer_ros.core.detector import make_detector
+from fer_ros.core.types import Box
 
 
 def build(split: str, detector: str, margin: float) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from metrics import confusion_matrix, per_class_scores
+from training.metrics import confusion_matrix, per_class_scores
 
 NO_FACE = "(no face)"
 

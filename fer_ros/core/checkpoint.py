@@ -205,7 +205,7 @@ def _check_weights(ckpt: dict[str, Any]) -> None:
     expected = net.state_dict()
     if sum(t.numel() for t in expected.values()) > MAX_PARAMETERS:
         raise ModelError(f"the network would have over {MAX_PARAMETERS:,} parameters")
-    last = [name for name, m in net.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+    last = output_layer_of(net)
     head = state.get(f"{last}.weight")
     if head is not None and head.ndim == 2 and head.shape[0] != len(labels):
         raise ModelError(f"{len(labels)} labels but the network has {head.shape[0]} outputs")
@@ -224,6 +224,17 @@ def _check_weights(ckpt: dict[str, Any]) -> None:
                              f"{list(got.shape)}, the architecture needs {list(want.shape)}")
         if got.is_floating_point() and not bool(torch.isfinite(got).all()):
             raise ModelError(f"weights contain NaN or infinite values ({name})")
+
+
+def output_layer_of(net: torch.nn.Module) -> str:
+    """Name of the network's last Linear layer: the class scores (one row per label)."""
+    return [name for name, m in net.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+
+
+def output_layer(ckpt: dict[str, Any]) -> str:
+    """Name of the output layer in a checkpoint's state_dict (``{name}.weight``/``.bias``)."""
+    with torch.device("meta"):
+        return output_layer_of(build_network(ckpt["arch"], num_classes=len(ckpt["labels"])))
 
 
 def network_from_checkpoint(ckpt: dict[str, Any]) -> EmotionNet:
