@@ -12,7 +12,7 @@ Usage: .venv/bin/python benchmarks/multi_publisher_memory.py [--publishers 3] [-
        [--seconds 300] [--every 30] [--warmup 10] [--width 640] [--height 480] [--input IMAGE]
        [--node-arg NAME:=VALUE ...]
 The node's input QoS can be overridden as any ROS user would, e.g. the depth of 1 that leaks
-with Fast DDS 2.14 (see the README, "Diagnostics and robustness"):
+with Fast DDS 2.14 (see docs/robustness.md):
        --node-arg qos_overrides./image_raw.subscription.depth:=1
 With ``--bare-depth N`` a bare rclpy subscriber (best effort, KEEP_LAST N, its callback keeps
 only the newest message, as the node's does) stands in for the node: the mechanism without

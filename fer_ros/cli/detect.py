@@ -4,7 +4,7 @@
                [--threshold X] INPUT...
 
 Defaults come from config/emotion.yaml (fer_ros.params). With --json, one JSON object per
-image or video frame is printed per line (schema in the README); otherwise one short line
+image or video frame is printed per line (schema in docs/core.md); otherwise one short line
 per input. A bad input is reported on stderr as one line and the others are still processed;
 the exit code is then 2 (also for a bad option or a missing model), else 0.
 """

@@ -39,7 +39,7 @@ _CORE = None
 
 def _openvino_core(ov):
     """One ``ov.Core`` per process, shared by every SSD built (each reconfigure builds one):
-    a new Core per build kept ~14 MB more now and then (its thread pools and caches)."""
+    a new Core per build grows the process now and then (its thread pools and caches)."""
     global _CORE
     if _CORE is None:
         _CORE = ov.Core()
@@ -48,8 +48,8 @@ def _openvino_core(ov):
 
 class OpenVinoRuntime:
     """OpenVINO CPU inference; one compiled model per input shape, the ``MAX_SHAPES`` most
-    recently used kept (each costs 25-30 MB here, even for small shapes; a camera needs two:
-    the full pass and the close-up pass)."""
+    recently used kept (each costs tens of MB, even for small shapes; a camera needs two: the
+    full pass and the close-up pass)."""
 
     name = "openvino"
     MAX_SHAPES = 4
@@ -69,9 +69,9 @@ class OpenVinoRuntime:
         self._config = {"INFERENCE_NUM_THREADS": max(int(threads), 1),
                         "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": 1}
-        # one compiled model + infer request per input shape (an explicit request, fed without
-        # a copy, measured 2x faster here than calling the compiled model with a new array)
-        # (a dynamic-shape model was measured 1.3-1.9x slower per pass)
+        # one compiled model + infer request per input shape: an explicit request fed without a
+        # copy is faster than calling the compiled model with a new array, and static shapes
+        # are faster than one dynamic-shape model (benchmarks/detector_recall.py)
         self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
     def _request_for(self, shape: tuple[int, ...]):

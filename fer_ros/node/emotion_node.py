@@ -56,8 +56,8 @@ IDLE_WORKER_WAIT_S = 0.05  # deactivate waits this long (a worker not in a frame
 # a sample (with its payload, a whole image) when a full KEEP_LAST history receives a sample
 # stamped earlier than every sample it holds, which happens all the time with several
 # publishers on the topic and depth 1 (3 x 640x480 at 30 Hz: +220 MB in 3 min). With depth 5
-# it would take a sample delayed past 5 newer ones; measured flat (README, "Diagnostics and
-# robustness"; benchmarks/multi_publisher_memory.py).
+# it would take a sample delayed past 5 newer ones (docs/robustness.md;
+# benchmarks/multi_publisher_memory.py).
 IMAGE_QUEUE_DEPTH = 5
 IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
                        depth=IMAGE_QUEUE_DEPTH, durability=DurabilityPolicy.VOLATILE)

@@ -16,8 +16,8 @@ a tty sends one) lands in the middle of the clean-up. So the node takes both sig
   either way (PEP 475), and the handler still runs;
 * :func:`spin_until_stopped` also takes an ``RCLError`` raised once a stop was requested as the
   stop (rcl can fail while the signal is being handled);
-* :func:`exit_now` then ends the process without Python's own teardown, which took 0.4-0.9 s here
-  with torch and OpenCV loaded and restores the default handlers first (a late second signal
+* :func:`exit_now` then ends the process without Python's own teardown, which is slow with
+  torch and OpenCV loaded and restores the default handlers first (a late second signal
   then killed the process: exit code -2 or -15).
 
 rclpy must be initialised with ``signal_handler_options=SignalHandlerOptions.NO``.
