@@ -25,7 +25,7 @@ the bgr8 frame's label. Prints, per transport and in all:
                       the "sequence size exceeds remaining buffer" lines (printed by the
                       generated rosidl_typesupport_fastrtps deserialiser with fprintf, one per
                       malformed CDR message; the node throttles them, see
-                      fer_ros/core/stderr_throttle.py) are counted apart, with the malformed
+                      fer_ros/node/process/stderr_throttle.py) are counted apart, with the malformed
                       CDR messages sent
   valid frames        answered with the right label / sent
 

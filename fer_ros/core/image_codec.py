@@ -37,7 +37,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import image_headers, native_log
+from . import image_headers
+from ..node.process import native_log
 from .errors import ImageError
 from .limits import MAX_PIXELS, MAX_SIDE
 

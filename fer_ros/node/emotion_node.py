@@ -30,7 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
-from fer_ros.core import native_log, stderr_throttle
+from fer_ros.node.process import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
 from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline

@@ -34,7 +34,7 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
-from fer_ros.core import stderr_throttle
+from fer_ros.node.process import stderr_throttle
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
