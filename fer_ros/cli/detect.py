@@ -31,6 +31,7 @@ from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
+from ..node.process import native_log
 from ..progress import Progress
 from ..params import load_defaults, validate
 
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    native_log.install()  # a corrupt image is one line of ours, not libjpeg's
     try:
         defaults = load_defaults()
     except FerError as exc:

@@ -83,7 +83,7 @@ class EmotionNode(LifecycleNode):
         self._state = "unconfigured"
         self._last_error = ""
         self._bad_throttle = KeyedThrottle(WARN_THROTTLE_S)  # one warning per encoding / format
-        native_log.set_sink(lambda line: self.get_logger().warning(line))
+        native_log.install(lambda line: self.get_logger().warning(line))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = None
         self._start_diagnostics_timer()
