@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch, wants_flip_tta
 from .network import fold_batch_norm
+from ..params import or_default
 from .errors import ConfigError
 from .image_codec import ensure_bgr
 from .types import Box
@@ -84,6 +85,8 @@ class EmotionClassifier:
     """Classifies face crops with a self-describing checkpoint (labels, input size,
     normalisation and softmax temperature all come from the checkpoint).
 
+    ``device``, ``crop_margin``, ``flip_tta`` and ``bf16`` left out take the defaults of the
+    parameters ``device``, ``crop_margin``, ``flip_tta`` and ``classifier_bf16``.
     Keyword-only extras: ``num_threads`` sets torch's intra-op threads for the whole process
     (default 1: a batch of a few 48x48 faces gains little from more, and torch's OpenMP
     threads stall badly when another process or OpenCV's pool holds the cores; None leaves
@@ -95,13 +98,17 @@ class EmotionClassifier:
     def __init__(
         self,
         checkpoint_path: str | os.PathLike[str],
-        device: str = "cpu",
-        crop_margin: float = 0.1,
-        flip_tta: bool = False,
+        device: str | None = None,
+        crop_margin: float | None = None,
+        flip_tta: bool | None = None,
         *,
         num_threads: int | None = 1,
-        bf16: bool = False,
+        bf16: bool | None = None,
     ) -> None:
+        device = or_default(device, "device")
+        crop_margin = or_default(crop_margin, "crop_margin")
+        flip_tta = or_default(flip_tta, "flip_tta")
+        bf16 = or_default(bf16, "classifier_bf16")
         if not 0.0 <= crop_margin <= 1.0:
             raise ConfigError(f"crop_margin must be in [0, 1], got {crop_margin}")
         self.device = _device(device)

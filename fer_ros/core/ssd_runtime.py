@@ -15,9 +15,10 @@ the cores of a robot, and one thread per process is the robust choice).
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +36,17 @@ class SsdRuntime(Protocol):
 
 
 _CORE = None
+
+
+def _import_for(runtime: str, package: str) -> Any:
+    """``package``, imported lazily (each runtime is optional), or a one-line ConfigError
+    naming the runtimes to use instead."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        others = " or ".join(f"'{r}'" for r in RUNTIMES if r != runtime)
+        raise ConfigError(f"ssd_runtime '{runtime}' needs the {package} package ({exc}); "
+                          f"use ssd_runtime {others}") from None
 
 
 def _openvino_core(ov):
@@ -56,11 +68,7 @@ class OpenVinoRuntime:
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  precision: str = "bf16") -> None:
-        try:
-            import openvino as ov
-        except ImportError as exc:
-            raise ConfigError("ssd_runtime 'openvino' needs the openvino package "
-                              f"({exc}); use ssd_runtime 'onnxruntime' or 'opencv'") from None
+        ov = _import_for("openvino", "openvino")
         self._core = _openvino_core(ov)
         try:
             self._model = self._core.read_model(str(onnx_path))
@@ -101,11 +109,7 @@ class OnnxRuntimeRuntime:
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  device: str = "cpu") -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ConfigError("ssd_runtime 'onnxruntime' needs the onnxruntime package "
-                              f"({exc}); use ssd_runtime 'openvino' or 'opencv'") from None
+        ort = _import_for("onnxruntime", "onnxruntime")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
