@@ -26,7 +26,6 @@ import json
 import os
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -38,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint  # noqa: E402
+from bench_pipeline import median_ms  # noqa: E402  (this folder is on sys.path)
 from fer_ros.core.classifier import EmotionClassifier, crop_faces  # noqa: E402
 from fer_ros.core.factory import build_detector  # noqa: E402
 from fer_ros.core.model_files import resolve_model  # noqa: E402
@@ -68,16 +68,6 @@ def real_crops() -> np.ndarray:
     return np.concatenate(crops)
 
 
-def time_calls(fn, calls: int) -> tuple[float, float]:
-    wall, cpu = [], []
-    for _ in range(calls):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
-
-
 def bench_model(name: str, crops: np.ndarray, rounds: int, calls: int) -> dict:
     path = resolve_model(name)
     clf = EmotionClassifier(path)  # num_threads=1: torch.set_num_threads(1)
@@ -103,7 +93,7 @@ def bench_model(name: str, crops: np.ndarray, rounds: int, calls: int) -> dict:
     for r in range(rounds):
         for v in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
             model = variants[v]
-            wall, cpu = time_calls(lambda: predict_with(model, one), calls)
+            wall, cpu = median_ms(lambda: predict_with(model, one), calls, warmup=0)
             walls[v].append(wall)
             cpus[v].append(cpu)
     clf.model = variants["fold"]

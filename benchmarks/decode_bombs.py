@@ -32,6 +32,11 @@ resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 data = sys.stdin.buffer.read()
 import fer_ros
 from fer_ros.core import image_codec
+try:  # as the node and fer-detect do; older revisions captured in the core itself
+    from fer_ros.node.process import native_log
+    native_log.install()
+except ImportError:
+    pass
 decode = getattr(image_codec, "decode_image_file", image_codec.decode_compressed)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()

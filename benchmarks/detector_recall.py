@@ -12,8 +12,8 @@ a no-face background (a real photo, ``fer_no-faces.jpg``), so that each face get
 A detection matches a face at IoU >= 0.5 (greedy, best score first); the rest are false
 positives. No-face frames: crops of ``dlib_dogs.jpg`` (dogs' faces) and ``fer_no-faces.jpg``.
 Timing: the configurations take turns on blocks of 16 frames (interleaved, so machine drift
-hits all alike, in blocks, so one detector's thread pool does not spin against the next); ms/frame is the median, also printed as a ratio to ``ssd_tf`` (the previous
-default: the SSD-300 OpenCV path at OpenCV's default thread count, all cores) measured in the
+hits all alike, in blocks, so one detector's thread pool does not spin against the next); ms/frame is the median, also printed as a ratio to ``ssd_tf`` (the
+reference: the SSD-300 OpenCV path at OpenCV's default thread count, all cores) measured in the
 same run (``--cv-threads 1`` runs everything with one OpenCV thread, like the SSD runtimes'
 default ``detector_threads: 1``).
 """

@@ -25,7 +25,7 @@ the bgr8 frame's label. Prints, per transport and in all:
                       the "sequence size exceeds remaining buffer" lines (printed by the
                       generated rosidl_typesupport_fastrtps deserialiser with fprintf, one per
                       malformed CDR message; the node throttles them, see
-                      fer_ros/core/stderr_throttle.py) are counted apart, with the malformed
+                      fer_ros/node/process/stderr_throttle.py) are counted apart, with the malformed
                       CDR messages sent
   valid frames        answered with the right label / sent
 
@@ -195,104 +195,132 @@ DECODABLE = {"jpeg flipped bytes", "jpeg zeroed block", "png flipped byte"}
 CDR_LINE = "sequence size exceeds remaining buffer"
 
 
-def run_phase(transport: str, messages: int, valid_every: int, seed: int,
-              node_env: dict[str, str], log_dir: Path, with_bombs: bool = True,
-              node_cwd: Path = REPO_ROOT, valid_encodings: list[str] | None = None,
-              warmup: int = 25) -> dict[str, Any]:
-    import cv2
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CompressedImage, Image
-    from std_msgs.msg import Header
+class Phase:
+    """One node process on one transport, and the fuzzer's own ROS node talking to it."""
 
-    from fer_msgs.msg import EmotionArray
-    from fer_ros.core.image_codec import ENCODINGS
-    from fer_ros.node.conversions import bgr_to_image
-    from fer_ros.node.frame_reader import letterbox
+    def __init__(self, transport: str, node_env: dict[str, str], log_dir: Path,
+                 node_cwd: Path, valid_encodings: list[str] | None) -> None:
+        import cv2
+        import rclpy
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CompressedImage, Image
 
-    compressed = transport == "compressed"
-    topic = "/image_raw/compressed" if compressed else "/image_raw"
-    name = f"fuzz_{transport}"
-    out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
-             "-r", f"__node:={name}", "-p", f"input_transport:={transport}",
-             "-p", "tracking:=false", "-p", "diagnostics_period_s:=0.5",
-             "-p", f"qos_overrides.{topic}.subscription.reliability:=reliable",
-             "-p", f"qos_overrides.{topic}.subscription.depth:=100"],
-            cwd=str(node_cwd), env=node_env, stdout=out, stderr=err)
-    me = rclpy.create_node(f"fer_fuzzer_{transport}")
-    qos = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
-                     reliability=ReliabilityPolicy.RELIABLE)
-    pub = me.create_publisher(CompressedImage if compressed else Image, topic, qos)
-    answers: dict[int, list[str]] = {}
-    diag: dict[str, str] = {}
+        from fer_ros.core.image_codec import ENCODINGS
+        from fer_ros.node.frame_reader import letterbox
 
-    def on_diag(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == f"fer_ros: /{name}":
-                diag.clear()
-                diag.update({kv.key: kv.value for kv in status.values})
+        self.transport, self.compressed = transport, transport == "compressed"
+        self.topic = "/image_raw/compressed" if self.compressed else "/image_raw"
+        self.name = f"fuzz_{transport}"
+        self.out_path, self.err_path = log_dir / f"{self.name}.out", log_dir / f"{self.name}.err"
+        self.node = self._start_node(node_env, node_cwd)
+        self.me = rclpy.create_node(f"fer_fuzzer_{transport}")
+        qos = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE)
+        self.pub = self.me.create_publisher(CompressedImage if self.compressed else Image,
+                                            self.topic, qos)
+        self.answers: dict[int, list[str]] = {}
+        self.diag: dict[str, str] = {}
+        self._subscribe()
+        self.bgr = letterbox(cv2.imread(str(FACE)), 640, 480)
+        self.encodings = valid_encodings or sorted(ENCODINGS)
 
-    me.create_subscription(EmotionArray, "emotions",
-                           lambda m: answers.setdefault(m.header.stamp.sec, [e.label for e in m.emotions]),
-                           QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-    me.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    def _start_node(self, node_env: dict[str, str], node_cwd: Path) -> subprocess.Popen:
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            return subprocess.Popen(
+                [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
+                 "-r", f"__node:={self.name}", "-p", f"input_transport:={self.transport}",
+                 "-p", "tracking:=false", "-p", "diagnostics_period_s:=0.5",
+                 "-p", f"qos_overrides.{self.topic}.subscription.reliability:=reliable",
+                 "-p", f"qos_overrides.{self.topic}.subscription.depth:=100"],
+                cwd=str(node_cwd), env=node_env, stdout=out, stderr=err)
 
-    def spin(seconds: float, until=lambda: False) -> bool:
+    def _subscribe(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from fer_msgs.msg import EmotionArray
+
+        def on_diag(msg: DiagnosticArray) -> None:
+            for status in msg.status:
+                if status.name == f"fer_ros: /{self.name}":
+                    self.diag.clear()
+                    self.diag.update({kv.key: kv.value for kv in status.values})
+
+        self.me.create_subscription(
+            EmotionArray, "emotions",
+            lambda m: self.answers.setdefault(m.header.stamp.sec, [e.label for e in m.emotions]),
+            QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        self.me.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+
+    def spin(self, seconds: float, until=lambda: False) -> bool:
+        import rclpy
+
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             if until():
                 return True
-            rclpy.spin_once(me, timeout_sec=min(0.01, max(0.0, end - time.monotonic())))
+            rclpy.spin_once(self.me, timeout_sec=min(0.01, max(0.0, end - time.monotonic())))
         return until()
 
-    bgr = letterbox(cv2.imread(str(FACE)), 640, 480)
-    encodings = valid_encodings or sorted(ENCODINGS)
+    def valid(self, k: int) -> tuple[Any, str]:
+        """The k-th valid frame and its form (JPEG/PNG, or the raw encoding)."""
+        import cv2
+        from sensor_msgs.msg import CompressedImage
+        from std_msgs.msg import Header
 
-    def valid(k: int):
-        if compressed:
+        from fer_ros.node.conversions import bgr_to_image
+
+        if self.compressed:
             ext = ".jpg" if k % 2 == 0 else ".png"
             msg = CompressedImage(format="jpeg" if ext == ".jpg" else "png")
-            msg.data = cv2.imencode(ext, bgr)[1].tobytes()
+            msg.data = cv2.imencode(ext, self.bgr)[1].tobytes()
             return msg, ext
-        enc = encodings[k % len(encodings)]
-        return bgr_to_image(bgr, Header(frame_id="fuzz"), enc), enc
+        enc = self.encodings[k % len(self.encodings)]
+        return bgr_to_image(self.bgr, Header(frame_id="fuzz"), enc), enc
 
-    def ask(msg, sec: int, timeout: float = 60.0) -> list[str] | None:
+    def ask(self, msg: Any, sec: int, timeout: float = 60.0) -> list[str] | None:
+        """Publish ``msg`` stamped ``sec`` until it is answered; the labels of the answer."""
         msg.header.stamp.sec = sec
         end = time.monotonic() + timeout
-        while sec not in answers and time.monotonic() < end and node.poll() is None:
-            pub.publish(msg)
-            spin(2.0, lambda: sec in answers)
-        return answers.get(sec)
+        while sec not in self.answers and time.monotonic() < end and self.node.poll() is None:
+            self.pub.publish(msg)
+            self.spin(2.0, lambda: sec in self.answers)
+        return self.answers.get(sec)
 
-    result: dict[str, Any] = {"transport": transport}
-    try:
-        if not spin(180.0, lambda: pub.get_subscription_count() > 0 and bool(diag)
-                    or node.poll() is not None) or node.poll() is not None:
-            raise SystemExit(f"fuzz: the {transport} node did not start: "
-                             f"{err_path.read_text()[-1500:]}")
-        reference = ask(valid(0)[0] if compressed else bgr_to_image(bgr, Header()), 1, 120.0)
-        for k in range(min(len(encodings), warmup) if not compressed else 2):  # warm-up
-            ask(valid(k)[0], 2 + k)
-        spin(1.5)
-        hwm0, rss0 = status_mb(node.pid, "VmHWM"), status_mb(node.pid, "VmRSS")
+    def start(self, warmup: int) -> list[str] | None:
+        """Wait for the node, then the reference answer and the warm-up frames."""
+        from std_msgs.msg import Header
+
+        from fer_ros.node.conversions import bgr_to_image
+
+        node = self.node
+        if not self.spin(180.0, lambda: self.pub.get_subscription_count() > 0 and bool(self.diag)
+                         or node.poll() is not None) or node.poll() is not None:
+            raise SystemExit(f"fuzz: the {self.transport} node did not start: "
+                             f"{self.err_path.read_text()[-1500:]}")
+        first = self.valid(0)[0] if self.compressed else bgr_to_image(self.bgr, Header())
+        reference = self.ask(first, 1, 120.0)
+        for k in range(min(len(self.encodings), warmup) if not self.compressed else 2):
+            self.ask(self.valid(k)[0], 2 + k)
+        self.spin(1.5)
+        return reference
+
+    def fuzz(self, messages: int, valid_every: int, seed: int, with_bombs: bool,
+             reference: list[str] | None) -> dict[str, Any]:
+        """Send the bad messages, a valid frame every ``valid_every``-th, checking its answer."""
         rng = random.Random(seed)
-        bad = bad_compressed(rng, bgr, with_bombs) if compressed else bad_raw(rng, bgr)
+        bad = bad_compressed(rng, self.bgr, with_bombs) if self.compressed else bad_raw(rng, self.bgr)
         kinds: dict[str, int] = {}
         sent_bad = valid_sent = valid_ok = 0
         wrong: list[str] = []
         t0 = time.monotonic()
         for i in range(messages):
-            if node.poll() is not None:
+            if self.node.poll() is not None:
                 break
             if valid_every and i % valid_every == valid_every - 1:
-                msg, form = valid(valid_sent)
+                msg, form = self.valid(valid_sent)
                 valid_sent += 1
-                got = ask(msg, 1000 + i)
+                got = self.ask(msg, 1000 + i)
                 if got == reference:
                     valid_ok += 1
                 else:
@@ -300,33 +328,38 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
                 continue
             kind, msg = next(bad)
             kinds[kind] = kinds.get(kind, 0) + 1
-            pub.publish(msg)
+            self.pub.publish(msg)
             sent_bad += 1
-            spin(0.08 if kind in DECODABLE else 0.01)  # 0.01: the GIL switch interval is 5 ms
-        fuzz_s = time.monotonic() - t0
-        # wait until the node has accounted for every message it received
-        def settled() -> bool:
-            if not diag:
-                return False
-            got = float(diag["frames_received"])
-            done = sum(float(diag.get(k, 0)) for k in ("frames_processed", "frames_bad",
-                                                       "frames_skipped", "errors"))
-            return got == done
-        spin(30.0, settled)
-        spin(1.0)
-        alive = node.poll() is None
-        result.update(
-            alive=alive, messages=sent_bad + valid_sent, bad_sent=sent_bad, fuzz_s=round(fuzz_s, 1),
-            kinds=dict(sorted(kinds.items())), valid_sent=valid_sent, valid_right=valid_ok,
-            valid_wrong=wrong[:5], reference_label=reference,
+            self.spin(0.08 if kind in DECODABLE else 0.01)  # 0.01: the GIL switch interval is 5 ms
+        return dict(messages=sent_bad + valid_sent, bad_sent=sent_bad,
+                    fuzz_s=round(time.monotonic() - t0, 1), kinds=dict(sorted(kinds.items())),
+                    valid_sent=valid_sent, valid_right=valid_ok, valid_wrong=wrong[:5],
+                    reference_label=reference)
+
+    def settled(self) -> bool:
+        """Has the node accounted for every message it received?"""
+        if not self.diag:
+            return False
+        got = float(self.diag["frames_received"])
+        done = sum(float(self.diag.get(k, 0)) for k in ("frames_processed", "frames_bad",
+                                                        "frames_skipped", "errors"))
+        return got == done
+
+    def counters(self, hwm0: float, rss0: float) -> dict[str, Any]:
+        """The node's own counters and its memory, after the fuzzing."""
+        diag, pid, alive = self.diag, self.node.pid, self.node.poll() is None
+        return dict(
+            alive=alive,
             node_counters={k: diag.get(k) for k in ("frames_received", "frames_processed",
                                                     "frames_bad", "frames_skipped", "errors")},
             reject_ms_max=float(diag["reject_ms_max"]) if "reject_ms_max" in diag else None,
             reject_ms_p99=float(diag["reject_ms_p99"]) if "reject_ms_p99" in diag else None,
             rss_after_warmup_mb=round(rss0, 1),
-            peak_rss_growth_mb=round(status_mb(node.pid, "VmHWM") - hwm0, 1) if alive else None,
-            rss_end_mb=round(status_mb(node.pid, "VmRSS"), 1) if alive else None)
-    finally:
+            peak_rss_growth_mb=round(status_mb(pid, "VmHWM") - hwm0, 1) if alive else None,
+            rss_end_mb=round(status_mb(pid, "VmRSS"), 1) if alive else None)
+
+    def stop(self) -> None:
+        node = self.node
         if node.poll() is None:
             node.send_signal(2)
             try:
@@ -334,17 +367,40 @@ def run_phase(transport: str, messages: int, valid_every: int, seed: int,
             except subprocess.TimeoutExpired:
                 node.kill()
                 node.wait()
-        me.destroy_node()
-    lines = (out_path.read_text(errors="replace") + err_path.read_text(errors="replace")).splitlines()
-    native = [ln for ln in lines if ln.strip() and not ROS_LINE.match(ln) and CDR_LINE not in ln
-              and not ln.startswith("fer_ros: ")]  # fer_ros's own summary of held-back lines
-    result.update(
-        exit_code=node.returncode, tracebacks=sum("Traceback" in ln for ln in lines),
-        log_lines=len(lines), native_raw_lines=len(native), native_raw_sample=native[:3],
-        native_throttled_lines=sum("native decoder message" in ln for ln in lines),
-        cdr_lines=sum(CDR_LINE in ln for ln in lines),
-        cdr_sent=sum(n for k, n in result.get("kinds", {}).items() if k.startswith("cdr ")),
-        bad_image_warnings=sum("skipping a bad image" in ln for ln in lines))
+        self.me.destroy_node()
+
+    def log_counts(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What the node printed: tracebacks, raw and throttled native lines, CDR complaints."""
+        lines = (self.out_path.read_text(errors="replace")
+                 + self.err_path.read_text(errors="replace")).splitlines()
+        native = [ln for ln in lines if ln.strip() and not ROS_LINE.match(ln) and CDR_LINE not in ln
+                  and not ln.startswith("fer_ros: ")]  # fer_ros's own summary of held-back lines
+        return dict(
+            exit_code=self.node.returncode, tracebacks=sum("Traceback" in ln for ln in lines),
+            log_lines=len(lines), native_raw_lines=len(native), native_raw_sample=native[:3],
+            native_throttled_lines=sum("native decoder message" in ln for ln in lines),
+            cdr_lines=sum(CDR_LINE in ln for ln in lines),
+            cdr_sent=sum(n for k, n in result.get("kinds", {}).items() if k.startswith("cdr ")),
+            bad_image_warnings=sum("skipping a bad image" in ln for ln in lines))
+
+
+def run_phase(transport: str, messages: int, valid_every: int, seed: int,
+              node_env: dict[str, str], log_dir: Path, with_bombs: bool = True,
+              node_cwd: Path = REPO_ROOT, valid_encodings: list[str] | None = None,
+              warmup: int = 25) -> dict[str, Any]:
+    phase = Phase(transport, node_env, log_dir, node_cwd, valid_encodings)
+    result: dict[str, Any] = {"transport": transport}
+    try:
+        reference = phase.start(warmup)
+        pid = phase.node.pid
+        hwm0, rss0 = status_mb(pid, "VmHWM"), status_mb(pid, "VmRSS")
+        result.update(phase.fuzz(messages, valid_every, seed, with_bombs, reference))
+        phase.spin(30.0, phase.settled)
+        phase.spin(1.0)
+        result.update(phase.counters(hwm0, rss0))
+    finally:
+        phase.stop()
+    result.update(phase.log_counts(result))
     result["crashes"] = int(not result.get("alive", False)) + result["tracebacks"] + int(
         float((result.get("node_counters") or {}).get("errors") or 0) > 0)
     return result
@@ -393,7 +449,7 @@ def ros_environment() -> None:
     os.environ.pop("ROS_LOCALHOST_ONLY", None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10000, help="in all, over the transports")
     ap.add_argument("--valid-every", type=int, default=50)
@@ -409,59 +465,66 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-process", action="store_true",
                     help="no node, no DDS: time the node's conversions on the same bad messages "
                          "in this process (thread CPU and wall ms per kind)")
-    args = ap.parse_args(argv)
-    if not FACE.is_file():
-        sys.exit(f"fuzz: {FACE} is absent (../shared/samples)")
-    if args.in_process:
-        kinds = in_process(args.messages, args.seed)
-        for kind, k in kinds.items():
-            print(f"{kind:36s} refused {k['refused']:5d}  max CPU {k['cpu_ms_max']:7.3f} ms  "
-                  f"max wall {k['wall_ms_max']:7.3f} ms")
-        print(json.dumps({"kinds": kinds, "load_average": os.getloadavg()[0]}))
-        return 0
-    ros_environment()
+    return ap.parse_args(argv)
+
+
+def print_in_process(messages: int, seed: int) -> None:
+    kinds = in_process(messages, seed)
+    for kind, k in kinds.items():
+        print(f"{kind:36s} refused {k['refused']:5d}  max CPU {k['cpu_ms_max']:7.3f} ms  "
+              f"max wall {k['wall_ms_max']:7.3f} ms")
+    print(json.dumps({"kinds": kinds, "load_average": os.getloadavg()[0]}))
+
+
+def node_source(ref: str | None, tmp: Path) -> tuple[dict[str, str], Path, list[str] | None]:
+    """(environment, working directory, valid raw encodings) of the node to fuzz: the working
+    tree, or fer_ros as of git revision ``ref`` extracted under ``tmp``."""
+    if not ref:
+        return dict(os.environ), REPO_ROOT, None
+    src = tmp / "src"  # `python -m` puts the cwd first on sys.path: run the node from there
+    src.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "fer_ros", "config"],
+                             cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1",
+               FER_MODEL_DIR=str(REPO_ROOT / "models"))
+    return env, src, ["bgr8"]  # an older node may not read the other encodings
+
+
+def run_phases(args: argparse.Namespace) -> list[dict[str, Any]]:
     import rclpy
 
+    transports = ["raw", "compressed"] if args.transport == "both" else [args.transport]
     with tempfile.TemporaryDirectory() as tmp:
-        node_env, node_cwd, valid_encodings = dict(os.environ), REPO_ROOT, None
-        if args.ref:  # `python -m` puts the cwd first on sys.path: run the node from there
-            node_cwd, valid_encodings = Path(tmp) / "src", ["bgr8"]
-            src = Path(tmp) / "src"
-            src.mkdir()
-            archive = subprocess.run(["git", "archive", args.ref, "fer_ros", "config"],
-                                     cwd=REPO_ROOT, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-            node_env.update(PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1",
-                            FER_MODEL_DIR=str(REPO_ROOT / "models"))
-        transports = ["raw", "compressed"] if args.transport == "both" else [args.transport]
+        node_env, node_cwd, valid_encodings = node_source(args.ref, Path(tmp))
         rclpy.init(args=[])
         try:
-            phases = [run_phase(t, args.messages // len(transports), args.valid_every, args.seed,
-                                node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings,
-                                args.warmup)
-                      for t in transports]
+            return [run_phase(t, args.messages // len(transports), args.valid_every, args.seed,
+                              node_env, Path(tmp), not args.no_bombs, node_cwd, valid_encodings,
+                              args.warmup)
+                    for t in transports]
         finally:
             rclpy.shutdown()
-    total = {
-        "messages": sum(p["messages"] for p in phases),
-        "bad_sent": sum(p["bad_sent"] for p in phases),
-        "crashes": sum(p["crashes"] for p in phases),
-        "valid_sent": sum(p["valid_sent"] for p in phases),
-        "valid_right": sum(p["valid_right"] for p in phases),
-        "reject_ms_max": max((p["reject_ms_max"] for p in phases if p["reject_ms_max"] is not None),
-                             default=None),
-        "reject_ms_p99": max((p["reject_ms_p99"] for p in phases if p["reject_ms_p99"] is not None),
-                             default=None),
+
+
+def totals(phases: list[dict[str, Any]], ref: str | None) -> dict[str, Any]:
+    def worst(key: str) -> float | None:
+        return max((p[key] for p in phases if p[key] is not None), default=None)
+
+    def added(key: str) -> int:
+        return sum(p[key] for p in phases)
+
+    return {
+        **{k: added(k) for k in ("messages", "bad_sent", "crashes", "valid_sent", "valid_right")},
+        "reject_ms_max": worst("reject_ms_max"), "reject_ms_p99": worst("reject_ms_p99"),
         "peak_rss_growth_mb": max((p["peak_rss_growth_mb"] or 0.0) for p in phases),
-        "native_raw_lines": sum(p["native_raw_lines"] for p in phases),
-        "native_throttled_lines": sum(p["native_throttled_lines"] for p in phases),
-        "cdr_lines": sum(p["cdr_lines"] for p in phases),
-        "cdr_sent": sum(p["cdr_sent"] for p in phases),
-        "ref": args.ref or "working tree", "load_average": os.getloadavg()[0],
+        **{k: added(k) for k in ("native_raw_lines", "native_throttled_lines", "cdr_lines",
+                                 "cdr_sent")},
+        "ref": ref or "working tree", "load_average": os.getloadavg()[0],
     }
-    if args.json:
-        print(json.dumps({"total": total, "phases": phases}))
-        return 0
+
+
+def print_report(phases: list[dict[str, Any]], t: dict[str, Any]) -> None:
     for p in phases:
         print(f"[{p['transport']}] {p['messages']} messages ({p['bad_sent']} bad) in {p['fuzz_s']} s; "
               f"node alive {p.get('alive')}, exit {p['exit_code']}, tracebacks {p['tracebacks']}, "
@@ -475,7 +538,6 @@ def main(argv: list[str] | None = None) -> int:
               f"'{CDR_LINE}' {p['cdr_lines']} for {p['cdr_sent']} malformed CDR messages, "
               f"bad-image warnings {p['bad_image_warnings']}")
         print(f"[{p['transport']}] kinds {p['kinds']}")
-    t = total
     per_k = 1000 * t["native_raw_lines"] / max(1, t["bad_sent"])
     print(f"TOTAL {t['messages']} messages, {t['bad_sent']} bad: crashes {t['crashes']}, "
           f"reject ms max {t['reject_ms_max']} p99 {t['reject_ms_p99']}, node peak RSS "
@@ -484,7 +546,23 @@ def main(argv: list[str] | None = None) -> int:
           f"malformed-CDR lines {t['cdr_lines']} for {t['cdr_sent']} sent, "
           f"valid frames right {t['valid_right']}/{t['valid_sent']} "
           f"(load average {t['load_average']:.2f}, {t['ref']})")
-    print(json.dumps(total))
+    print(json.dumps(t))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not FACE.is_file():
+        sys.exit(f"fuzz: {FACE} is absent (../shared/samples)")
+    if args.in_process:
+        print_in_process(args.messages, args.seed)
+        return 0
+    ros_environment()
+    phases = run_phases(args)
+    total = totals(phases, args.ref)
+    if args.json:
+        print(json.dumps({"total": total, "phases": phases}))
+    else:
+        print_report(phases, total)
     return 0
 
 

@@ -12,7 +12,7 @@ Usage: .venv/bin/python benchmarks/multi_publisher_memory.py [--publishers 3] [-
        [--seconds 300] [--every 30] [--warmup 10] [--width 640] [--height 480] [--input IMAGE]
        [--node-arg NAME:=VALUE ...]
 The node's input QoS can be overridden as any ROS user would, e.g. the depth of 1 that leaks
-with Fast DDS 2.14 (see the README, "Diagnostics and robustness"):
+with Fast DDS 2.14 (see docs/robustness.md):
        --node-arg qos_overrides./image_raw.subscription.depth:=1
 With ``--bare-depth N`` a bare rclpy subscriber (best effort, KEEP_LAST N, its callback keeps
 only the newest message, as the node's does) stands in for the node: the mechanism without
@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from soak import REPO_ROOT, SHARED_DIR, ros_environment, rss_mb, stop_node  # noqa: E402
+from soak import (REPO_ROOT, SHARED_DIR, ros_environment, rss_mb, start_node,  # noqa: E402
+                  stop_node, wait_for_node, watch_diagnostics)
 
 PUBLISHER = r"""
 import sys, time
@@ -120,74 +121,81 @@ def input_depth(me) -> str:
         me.destroy_client(client)
 
 
+def start_publishers(args: argparse.Namespace) -> list[subprocess.Popen]:
+    """``args.publishers`` publisher processes, each started and ready."""
+    publishers = [subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, args.input, str(args.width), str(args.height),
+         str(args.rate), str(i)], cwd=str(REPO_ROOT), stdout=subprocess.PIPE, text=True)
+        for i in range(args.publishers)]
+    for p in publishers:
+        if p.stdout.readline().strip() != "ready":
+            sys.exit("bench: a publisher did not start")
+    return publishers
+
+
+def sample_memory(me, node: subprocess.Popen, diag: dict[str, str],
+                  args: argparse.Namespace) -> list[tuple[float, float]]:
+    """(seconds, node RSS MB) every ``args.every`` s from ``args.warmup`` s on, printed as
+    they come, until ``args.seconds`` or the node exits."""
+    import rclpy
+
+    series: list[tuple[float, float]] = []
+    start = time.monotonic() + args.warmup
+    next_sample = start
+    while node.poll() is None:
+        now = time.monotonic()
+        if now >= next_sample:
+            t = now - start
+            rss = rss_mb(node.pid)
+            series.append((t, rss))
+            growth = rss - series[0][1]
+            print(f"t={t:5.0f} s  node RSS {rss:7.1f} MB  ({growth:+6.1f} MB)  received "
+                  f"{diag.get('frames_received')}  processed {diag.get('frames_processed')}  "
+                  f"input {diag.get('input_rate_hz')} Hz", flush=True)
+            if t >= args.seconds - 0.5:
+                break
+            next_sample += args.every
+        rclpy.spin_once(me, timeout_sec=min(0.1, max(0.0, next_sample - time.monotonic())))
+    return series
+
+
+def stop_publishers(publishers: list[subprocess.Popen]) -> None:
+    for p in publishers:
+        p.terminate()
+    for p in publishers:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def run(args: argparse.Namespace) -> dict:
     ros_environment()
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
 
-    node_args = [a for pair in args.node_arg for a in ("-p", pair)]
-    command = ([sys.executable, "-c", BARE_SUBSCRIBER, str(args.bare_depth)] if args.bare_depth
-               else [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args", *node_args])
-    node = subprocess.Popen(command, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    if args.bare_depth:
+        node = subprocess.Popen([sys.executable, "-c", BARE_SUBSCRIBER, str(args.bare_depth)],
+                                cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    else:
+        node = start_node(args.node_arg)
     publishers: list[subprocess.Popen] = []
     rclpy.init(args=[])
     me = rclpy.create_node("fer_memory_bench")
-    diag: dict[str, str] = {}
-
-    def on_diag(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == "fer_ros: /emotion_node":
-                diag.clear()
-                diag.update({kv.key: kv.value for kv in status.values},
-                            level=str(status.level[0]), message=status.message)
-
-    me.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    diag = watch_diagnostics(me)
     probe = me.create_publisher(Image, "image_raw", 1)  # only to see the node subscribe
-    series: list[tuple[float, float]] = []
     try:
-        deadline = time.monotonic() + 180.0  # model loading on a busy machine
-        while (probe.get_subscription_count() < 1 or not diag) and time.monotonic() < deadline:
-            if node.poll() is not None:
-                sys.exit(f"bench: the node exited with {node.returncode}: {node.stderr.read()[-2000:]}")
-            rclpy.spin_once(me, timeout_sec=0.1)
+        wait_for_node(me, probe, diag, node, 180.0, "bench")  # model loading on a busy machine
         me.destroy_publisher(probe)
         depth = (f"{args.bare_depth} (bare rclpy subscriber)" if args.bare_depth
                  else input_depth(me))
         print(f"node input QoS depth: {depth}", flush=True)
-        for i in range(args.publishers):
-            publishers.append(subprocess.Popen(
-                [sys.executable, "-c", PUBLISHER, args.input, str(args.width), str(args.height),
-                 str(args.rate), str(i)], cwd=str(REPO_ROOT), stdout=subprocess.PIPE, text=True))
-        for p in publishers:
-            if p.stdout.readline().strip() != "ready":
-                sys.exit("bench: a publisher did not start")
-        start = time.monotonic() + args.warmup
-        next_sample = start
-        while node.poll() is None:
-            now = time.monotonic()
-            if now >= next_sample:
-                t = now - start
-                rss = rss_mb(node.pid)
-                series.append((t, rss))
-                growth = rss - series[0][1]
-                print(f"t={t:5.0f} s  node RSS {rss:7.1f} MB  ({growth:+6.1f} MB)  received "
-                      f"{diag.get('frames_received')}  processed {diag.get('frames_processed')}  "
-                      f"input {diag.get('input_rate_hz')} Hz", flush=True)
-                if t >= args.seconds - 0.5:
-                    break
-                next_sample += args.every
-            rclpy.spin_once(me, timeout_sec=min(0.1, max(0.0, next_sample - time.monotonic())))
+        publishers = start_publishers(args)
+        series = sample_memory(me, node, diag, args)
         alive = node.poll() is None
     finally:
-        for p in publishers:
-            p.terminate()
-        for p in publishers:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_publishers(publishers)
         err = stop_node(node)
         me.destroy_node()
         rclpy.shutdown()

@@ -5,9 +5,8 @@ process and drives it through the standard lifecycle service ``/emotion_node/cha
 (lifecycle_msgs/srv/ChangeState, what ``ros2 lifecycle set`` calls) from an rclpy client in
 this process: configure, cleanup, CYCLES times. Prints the node's VmRSS before the first
 configure, after the first cycle (the baseline: allocators and lazy imports settled), every
-10 cycles, and at the end, then the growth after the first cycle and per cycle. Target
-(issue 14.3): growth < 20 MB over 50 cycles (it was about 11.7 MB per configure with the
-TorchScript-frozen classifier). A final line repeats everything as JSON.
+10 cycles, and at the end, then the growth after the first cycle and per cycle. Target:
+growth < 20 MB over 50 cycles. A final line repeats everything as JSON.
 
 Usage: .venv/bin/python benchmarks/reconfigure_memory.py [--cycles 50] [--node-arg NAME:=VALUE ...]
        [--source DIR]   (run the node from another checkout's fer_ros, e.g. for a before/after)

@@ -27,7 +27,7 @@ from fer_ros.core.detector import (  # noqa: E402
     SSD_CONFIG, SSD_MODEL, SsdTfFaceDetector, make_detector,
 )
 from fer_ros.core.errors import ModelError  # noqa: E402
-from fer_ros.core.smoothing import EmaSmoother  # noqa: E402
+from fer_ros.core.smoothing import EmaSmoother, label_flips  # noqa: E402
 from fer_ros.core.tracking import FaceTracker  # noqa: E402
 from fer_ros.core.types import FaceResult  # noqa: E402
 
@@ -89,16 +89,7 @@ def smoothed(frames: Frames, tau: float, labels: list[str]) -> Frames:
 
 def flips_per_100(frames: Frames) -> float:
     """Label changes per 100 consecutive same-track frame pairs."""
-    last: dict[int, str] = {}
-    flips = pairs = 0
-    for _, results in frames:
-        seen = {}
-        for r in results:
-            if r.track_id in last:
-                pairs += 1
-                flips += r.label != last[r.track_id]
-            seen[r.track_id] = r.label
-        last = seen  # a track missing in a frame restarts its count
+    flips, pairs = label_flips(results for _, results in frames)
     return 100.0 * flips / max(pairs, 1)
 
 

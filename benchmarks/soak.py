@@ -95,89 +95,127 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    ros_environment()
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import Image
-    from std_msgs.msg import Header
-
-    from fer_msgs.msg import EmotionArray
-    from fer_ros.node.conversions import bgr_to_image
-
-    node_args = [a for pair in args.node_arg for a in ("-p", pair)]
-    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
-                             *node_args], cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
+def start_node(node_args: list[str]) -> "subprocess.Popen[str]":
+    """The emotion node as a child process, ``NAME:=VALUE`` parameters, stderr piped."""
+    params = [a for pair in node_args for a in ("-p", pair)]
+    return subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
+                             *params], cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    rclpy.init(args=[])
-    me = rclpy.create_node("fer_soak")
-    published: dict[tuple[int, int], float] = {}
-    answers: list[tuple[tuple[int, int], float, int]] = []
-    diag: dict[str, str] = {}
 
-    def on_answer(msg: EmotionArray) -> None:
-        answers.append(((msg.header.stamp.sec, msg.header.stamp.nanosec), time.monotonic(),
-                        len(msg.emotions)))
+
+def watch_diagnostics(me: Any) -> dict[str, str]:
+    """A dict that always holds the node's latest /diagnostics values (plus level, message)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diag: dict[str, str] = {}
 
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == "fer_ros: /emotion_node":
                 diag.clear()
-                diag.update({kv.key: kv.value for kv in status.values}, level=str(status.level[0]),
-                            message=status.message)
+                diag.update({kv.key: kv.value for kv in status.values},
+                            level=str(status.level[0]), message=status.message)
+
+    me.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    return diag
+
+
+def wait_for_node(me: Any, pub: Any, diag: dict[str, str], node: "subprocess.Popen[str]",
+                  timeout: float, who: str) -> None:
+    """Spin until the node subscribes to ``pub``'s topic and reports diagnostics (it loads
+    its models first); exit with its stderr if it dies, or after ``timeout`` seconds."""
+    import rclpy
+
+    deadline = time.monotonic() + timeout
+    while (pub.get_subscription_count() < 1 or not diag) and time.monotonic() < deadline:
+        if node.poll() is not None:
+            sys.exit(f"{who}: the node exited with {node.returncode}: {node.stderr.read()[-2000:]}")
+        rclpy.spin_once(me, timeout_sec=0.1)
+    if pub.get_subscription_count() < 1:
+        sys.exit(f"{who}: the node did not subscribe within {timeout:g} s")
+
+
+def stream(me: Any, pub: Any, node: "subprocess.Popen[str]",
+           args: argparse.Namespace) -> dict[str, Any]:
+    """Publish the looped input at ``args.rate`` for ``args.seconds``, stamped with the wall
+    clock; sample the node's RSS every 5 s from WARMUP_S on."""
+    import rclpy
+    from std_msgs.msg import Header
+
+    from fer_ros.node.conversions import bgr_to_image
+
+    frames = looped_frames(args.input, args.width, args.height)
+    header = Header(frame_id="soak_camera")
+    published: dict[tuple[int, int], float] = {}
+    rss_series: list[float] = []
+    start = time.monotonic()
+    next_rss = start + WARMUP_S
+    i = 0
+    while (now := time.monotonic()) - start < args.seconds and node.poll() is None:
+        due = start + i / args.rate
+        if now < due:
+            rclpy.spin_once(me, timeout_sec=min(due - now, 0.005))
+            continue
+        if now - due > 2 / args.rate:  # fell behind: skip ahead rather than burst
+            i = int((now - start) * args.rate)
+        stamp = time.time()
+        header.stamp.sec, header.stamp.nanosec = int(stamp), int((stamp % 1) * 1e9)
+        pub.publish(bgr_to_image(next(frames), header))
+        published[(header.stamp.sec, header.stamp.nanosec)] = time.monotonic()
+        i += 1
+        if now >= next_rss:
+            rss_series.append(rss_mb(node.pid))
+            next_rss += 5.0
+    return {"published": published, "rss_series": rss_series, "start": start,
+            "end": time.monotonic()}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ros_environment()
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from fer_msgs.msg import EmotionArray
+
+    node = start_node(args.node_arg)
+    rclpy.init(args=[])
+    me = rclpy.create_node("fer_soak")
+    answers: list[tuple[tuple[int, int], float, int]] = []
+
+    def on_answer(msg: EmotionArray) -> None:
+        answers.append(((msg.header.stamp.sec, msg.header.stamp.nanosec), time.monotonic(),
+                        len(msg.emotions)))
 
     pub = me.create_publisher(Image, "image_raw", qos_profile_sensor_data)
     me.create_subscription(EmotionArray, "emotions", on_answer,
                            QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-    me.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+    diag = watch_diagnostics(me)
     try:
-        deadline = time.monotonic() + 120.0  # model loading on a busy machine
-        while (pub.get_subscription_count() < 1 or not diag) and time.monotonic() < deadline:
-            if node.poll() is not None:
-                sys.exit(f"soak: the node exited with {node.returncode}: {node.stderr.read()[-2000:]}")
-            rclpy.spin_once(me, timeout_sec=0.1)
-        if pub.get_subscription_count() < 1:
-            sys.exit("soak: the node did not subscribe within 120 s")
-
-        frames = looped_frames(args.input, args.width, args.height)
-        header = Header(frame_id="soak_camera")
-        rss_start = rss_max = float("nan")
-        rss_series: list[float] = []
-        start = time.monotonic()
-        next_rss = start + WARMUP_S
-        i = 0
-        while (now := time.monotonic()) - start < args.seconds and node.poll() is None:
-            due = start + i / args.rate
-            if now < due:
-                rclpy.spin_once(me, timeout_sec=min(due - now, 0.005))
-                continue
-            if now - due > 2 / args.rate:  # fell behind: skip ahead rather than burst
-                i = int((now - start) * args.rate)
-            stamp = time.time()
-            header.stamp.sec, header.stamp.nanosec = int(stamp), int((stamp % 1) * 1e9)
-            pub.publish(bgr_to_image(next(frames), header))
-            published[(header.stamp.sec, header.stamp.nanosec)] = time.monotonic()
-            i += 1
-            if now >= next_rss:
-                rss_series.append(rss_mb(node.pid))
-                rss_start = rss_series[0]
-                next_rss += 5.0
-        end = time.monotonic()
-        streaming = dict(diag)  # the health while fed (the last message before stopping)
-        settle = end + 3.0  # the answer to the last frame(s), and one more diagnostics message
+        wait_for_node(me, pub, diag, node, 120.0, "soak")  # model loading on a busy machine
+        fed = stream(me, pub, node, args)
+        fed["streaming"] = dict(diag)  # the health while fed (the last message before stopping)
+        settle = fed["end"] + 3.0  # the answer to the last frame(s), and one more diagnostics
         while time.monotonic() < settle:
             rclpy.spin_once(me, timeout_sec=0.05)
         alive = node.poll() is None
         rss_end = rss_mb(node.pid) if alive else float("nan")
-        rss_max = max(rss_series + [rss_end]) if rss_series else rss_end
     finally:
         err = stop_node(node)
         me.destroy_node()
         rclpy.shutdown()
+    return summary(args, fed, answers, diag, rss_end, alive, err)
 
+
+def summary(args: argparse.Namespace, fed: dict[str, Any], answers: list, diag: dict[str, str],
+            rss_end: float, alive: bool, err: str) -> dict[str, Any]:
+    """The soak's numbers (see the module docstring)."""
     import numpy as np
 
+    published, start, end, streaming = fed["published"], fed["start"], fed["end"], fed["streaming"]
+    rss_series = fed["rss_series"]
+    rss_start = rss_series[0] if rss_series else float("nan")
+    rss_max = max(rss_series + [rss_end]) if rss_series else rss_end
     answered = [(key, t, n) for key, t, n in answers if key in published]
     latencies = [t - published[key] for key, t, _ in answered]
     return {
@@ -218,6 +256,11 @@ def main() -> int:
     if not Path(args.input).exists():
         sys.exit(f"soak: input {args.input} not found (pass --input, or put ../shared beside the repo)")
     r = run(args)
+    print_report(r)
+    return 0 if r["node_alive"] else 1
+
+
+def print_report(r: dict[str, Any]) -> None:
     lat, rss, n = r["latency_ms"], r["rss_mb"], r["node"]
     print(f"soak: {r['seconds']} s of {r['size']} bgr8 at {r['rate_hz']:g} Hz ({r['input']} looped)")
     print(f"published {r['published']} ({r['published_hz']} Hz), answered {r['answered']} "
@@ -231,7 +274,6 @@ def main() -> int:
           f"ERROR log lines {r['node_stderr_errors']}; diagnostics while fed: "
           f"{r['node_status_while_fed']}")
     print(json.dumps(r))
-    return 0 if r["node_alive"] else 1
 
 
 if __name__ == "__main__":

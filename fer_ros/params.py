@@ -359,6 +359,22 @@ def load_defaults(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+_DEFAULTS: dict[str, Any] = {}
+
+
+def default(name: str) -> Any:
+    """The default of parameter ``name`` (``emotion.yaml``, read once per process)."""
+    if not _DEFAULTS:
+        _DEFAULTS.update(load_defaults())
+    return _DEFAULTS[name]
+
+
+def or_default(value: Any, name: str) -> Any:
+    """``value``, or the default of parameter ``name`` when it is None: the core's
+    constructors take this for an argument left out, so each default is written once."""
+    return default(name) if value is None else value
+
+
 def validate(values: Mapping[str, Any]) -> dict[str, Any]:
     """Check a (partial) dict of parameter values; returns it with types normalised (int ->
     float where a float is expected). Raises ConfigError for unknown names, wrong types and

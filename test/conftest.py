@@ -74,6 +74,14 @@ def start_python(code: str, *args: str, env: dict[str, str] | None = None,
     )
 
 
+def start_emotion_node(*ros_args: str) -> subprocess.Popen[str]:
+    """The emotion node as a child process (stdout/stderr captured as text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args", *ros_args],
+        env=child_env(), cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
 def rss_mb(pid: int) -> float:
     """A process's resident memory (VmRSS) in MB."""
     with open(f"/proc/{pid}/status") as f:

@@ -114,6 +114,8 @@ def test_opencv_pixel_limit_is_in_effect_after_importing_fer_ros():
 NATIVE_CHILD = """
 import os, sys, cv2, numpy as np
 from fer_ros.core import image_codec
+from fer_ros.node.process import native_log
+native_log.install()  # the node and fer-detect do this at start
 face = cv2.resize(cv2.imread(sys.argv[1]), (320, 240))
 jpeg = cv2.imencode(".jpg", face)[1].tobytes()
 png = cv2.imencode(".png", face)[1].tobytes()

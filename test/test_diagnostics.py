@@ -9,8 +9,6 @@ Also holds the helpers the robustness tests share (node process, diagnostics wat
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from typing import Any, Callable
 
@@ -22,7 +20,7 @@ pytest.importorskip("fer_msgs.msg", reason="fer_msgs is not built (run `make set
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 
-from conftest import REPO_ROOT, SHARED_DIR, child_env, stop_process  # noqa: E402
+from conftest import SHARED_DIR, start_emotion_node, stop_process  # noqa: E402
 from fer_ros.node.diagnostics import diagnostic_level, diagnostic_status  # noqa: E402
 from fer_ros.params import load_defaults  # noqa: E402
 
@@ -39,12 +37,7 @@ COUNT_KEYS = {"frames_received", "frames_processed", "frames_bad", "frames_skipp
 
 
 # ----- helpers shared with test_node_robustness.py ------------------------------------------
-def start_node(*ros_args: str) -> subprocess.Popen[str]:
-    """The emotion node as a child process (stdout/stderr captured)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args", *ros_args],
-        env=child_env(), cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+start_node = start_emotion_node  # the emotion node as a child process
 
 
 def values(status: DiagnosticStatus) -> dict[str, str]:

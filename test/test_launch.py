@@ -56,16 +56,11 @@ def test_arguments_cover_every_node_parameter_with_yaml_defaults():
 
 def test_the_running_node_declares_exactly_the_launch_parameters(ros):
     """Start the real node (autostart off) and list its parameters over its ROS service."""
-    import subprocess
-    import sys
-
     from rcl_interfaces.srv import ListParameters
 
-    from conftest import REPO_ROOT, child_env, stop_process
+    from conftest import start_emotion_node, stop_process
 
-    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
-                             "-p", "autostart:=false"], env=child_env(), cwd=str(REPO_ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = start_emotion_node("-p", "autostart:=false")
     try:
         client = ros.node.create_client(ListParameters, "/emotion_node/list_parameters")
         assert ros.spin_until(client.service_is_ready, 60, node)

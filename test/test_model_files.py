@@ -241,3 +241,35 @@ def test_unknown_classifier_lists_only_classifiers(tmp_path: Path) -> None:
     assert "yunet" not in message and "ssd" not in message and ".pt checkpoint" in message
     with pytest.raises(ModelError, match="unknown classifier 'yunet'"):
         mf.resolve_model("yunet", dirs=[target], mirror=None, kind="classifier")
+
+
+def _backticked(cell: str) -> set[str]:
+    return set(re.findall(r"`([^`]+)`", cell))
+
+
+def _table_rows(text: str, header: str) -> list[list[str]]:
+    """The cells of the markdown table that starts with ``header``."""
+    block = text[text.index(header):].split("\n\n")[0].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in block]
+
+
+def test_docs_model_table_matches_the_manifest() -> None:
+    """docs/setup-from-wheels.md's model-file table names every manifest entry and its file,
+    and nothing else: the table cannot drift from models/."""
+    doc = (REPO_MODELS.parent / "docs" / "setup-from-wheels.md").read_text()
+    rows = _table_rows(doc, "| name | file under `models/` | origin |")
+    names = set().union(*(_backticked(row[0]) for row in rows))
+    paths = set().union(*(_backticked(row[1]) for row in rows))
+    manifest = mf.read_manifest(REPO_MODELS / mf.MANIFEST_NAME)
+    assert names == {e.name for e in manifest}
+    assert paths == {e.path for e in manifest}
+
+
+def test_readme_models_table_lists_the_shipped_classifiers() -> None:
+    """README's models table has one row per shipped classifier (plus the pip `fer` row)."""
+    readme = (REPO_MODELS.parent / "README.md").read_text()
+    rows = _table_rows(readme, "| `classifier_model` | classes |")
+    listed = {sorted(_backticked(row[0]))[0] for row in rows if not row[0].startswith("pip")}
+    shipped = {e.name for e in mf.read_manifest(REPO_MODELS / mf.MANIFEST_NAME)
+               if e.kind == "classifier"}
+    assert listed == shipped

@@ -139,3 +139,47 @@ def test_readme_parameter_table_is_the_generated_one():
     """README's table = `python -m fer_ros.params` (specs + emotion.yaml): no stale row."""
     readme = (REPO / "README.md").read_text()
     assert params.markdown_table() in readme, "regenerate: python -m fer_ros.params"
+
+
+def test_one_source_for_each_default():
+    """emotion.yaml sets exactly the spec's parameters, and a core constructor given no
+    argument takes the YAML's value: none writes a default literal of its own."""
+    import inspect
+
+    from fer_ros.core.classifier import EmotionClassifier
+    from fer_ros.core.detector import DETECTORS, make_detector, threshold_param
+    from fer_ros.core.factory import classifier_path
+    from fer_ros.core.smoothing import EmaSmoother
+    from fer_ros.core.ssd_detector import SsdOnnxFaceDetector
+    from fer_ros.core.ssd_tf import SsdTfFaceDetector
+    from fer_ros.core.tracking import FaceTracker
+    from fer_ros.core.yunet import YunetFaceDetector
+
+    defaults = params.load_defaults()
+    assert set(params.read_params_file(params.config_file())) == set(params.SPECS)
+    for name in DETECTORS:
+        assert threshold_param(name) in params.SPECS
+    for name in ("ssd", "yunet"):  # ssd_tf shares their code path (and needs OpenCV < 5.1)
+        det = make_detector(name)
+        assert (det.score_threshold, det.nms_threshold, det.min_size) == (
+            defaults[threshold_param(name)], defaults["nms_threshold"], defaults["min_face_size"])
+    clf = EmotionClassifier(classifier_path(defaults["classifier_model"]))
+    assert (clf.crop_margin, clf.bf16, clf.device.type) == (
+        defaults["crop_margin"], defaults["classifier_bf16"], defaults["device"])
+    tracker = FaceTracker()
+    assert (tracker.iou_threshold, tracker.max_missed) == (
+        defaults["track_iou_threshold"], defaults["track_max_missed"])
+    assert EmaSmoother().time_constant_s == defaults["smoothing_time_constant_s"]
+    literal_free = {
+        make_detector: ("score_threshold", "nms_threshold", "min_size", "runtime", "threads",
+                        "device", "precision"),
+        SsdOnnxFaceDetector: ("score_threshold", "nms_threshold", "min_size"),
+        SsdTfFaceDetector: ("score_threshold", "nms_threshold", "min_size"),
+        YunetFaceDetector: ("score_threshold", "nms_threshold", "min_size"),
+        EmotionClassifier: ("device", "crop_margin", "flip_tta", "bf16"),
+        FaceTracker: ("iou_threshold", "max_missed"),
+        EmaSmoother: ("time_constant_s",),
+    }
+    for made, names in literal_free.items():
+        signature = inspect.signature(made)
+        assert {n: signature.parameters[n].default for n in names} == dict.fromkeys(names), made

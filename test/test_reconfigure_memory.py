@@ -10,15 +10,13 @@ a shared machine.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
-from conftest import REPO_ROOT, child_env, rss_mb, stop_process  # noqa: E402
+from conftest import rss_mb, start_emotion_node, stop_process  # noqa: E402
 
 CYCLES = 10
 MAX_GROWTH_MB = 50.0  # after the first cycle; TorchScript: ~12 MB per cycle
@@ -28,9 +26,7 @@ def test_ten_configure_cleanup_cycles_keep_rss_flat(ros):
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 
-    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
-                             "-p", "autostart:=false"], env=child_env(), cwd=str(REPO_ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = start_emotion_node("-p", "autostart:=false")
     try:
         change = ros.node.create_client(ChangeState, "/emotion_node/change_state")
         get = ros.node.create_client(GetState, "/emotion_node/get_state")

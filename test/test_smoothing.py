@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_ros.core.errors import ConfigError
-from fer_ros.core.smoothing import DEFAULT_LABELS, EmaSmoother
+from fer_ros.core.smoothing import DEFAULT_LABELS, EmaSmoother, label_flips
 from fer_ros.core.types import Box, FaceResult
 
 LABELS = DEFAULT_LABELS[7]
@@ -195,21 +195,6 @@ def detect_half_size(detector, bgr: np.ndarray) -> tuple[list[Box], list[float]]
                                       width, height))
         scores.append(d.score)
     return boxes, scores
-
-
-def label_flips(frames: list[list[FaceResult]]) -> tuple[int, int]:
-    """(label changes, pairs of consecutive frames) over all tracks."""
-    last: dict[int, str] = {}
-    flips = pairs = 0
-    for results in frames:
-        seen = {}
-        for r in results:
-            if r.track_id in last:
-                pairs += 1
-                flips += r.label != last[r.track_id]
-            seen[r.track_id] = r.label
-        last = seen
-    return flips, pairs
 
 
 def test_smoothing_reduces_label_flips_on_real_video(shared_models_dir):

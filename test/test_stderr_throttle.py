@@ -1,4 +1,4 @@
-"""fer_ros.core.stderr_throttle: fd-2 lines of native code (type support's per-message
+"""fer_ros.node.process.stderr_throttle: fd-2 lines of native code (type support's per-message
 complaints) throttled, everything else passed on unchanged and in order, nothing lost at exit.
 Each case runs in a child process, whose real stderr is the pipe the test reads."""
 
@@ -12,7 +12,7 @@ from conftest import REPO_ROOT
 
 
 def child_stderr(body: str) -> list[str]:
-    code = "import os, sys, time\nfrom fer_ros.core import stderr_throttle\n" + textwrap.dedent(body)
+    code = "import os, sys, time\nfrom fer_ros.node.process import stderr_throttle\n" + textwrap.dedent(body)
     run = subprocess.run([sys.executable, "-c", code], cwd=str(REPO_ROOT), capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -68,7 +68,7 @@ def test_other_output_passes_unchanged_in_order_and_a_traceback_survives_exit():
     run = subprocess.run(
         [sys.executable, "-c", textwrap.dedent("""
             import os, sys
-            from fer_ros.core import stderr_throttle
+            from fer_ros.node.process import stderr_throttle
             stderr_throttle.install()
             for i in range(3):
                 print(f"line {i}", file=sys.stderr)

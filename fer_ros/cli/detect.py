@@ -4,7 +4,7 @@
                [--threshold X] INPUT...
 
 Defaults come from config/emotion.yaml (fer_ros.params). With --json, one JSON object per
-image or video frame is printed per line (schema in the README); otherwise one short line
+image or video frame is printed per line (schema in docs/core.md); otherwise one short line
 per input. A bad input is reported on stderr as one line and the others are still processed;
 the exit code is then 2 (also for a bad option or a missing model), else 0.
 """
@@ -31,6 +31,7 @@ from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
+from ..node.process import native_log
 from ..progress import Progress
 from ..params import load_defaults, validate
 
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    native_log.install()  # a corrupt image is one line of ours, not libjpeg's
     try:
         defaults = load_defaults()
     except FerError as exc:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import ModelError
-from .file_checks import file_problem
+from .file_checks import require_file
 from .network import DEFAULT_ARCH, EmotionNet, build_network
 
 FORMAT = "fer_ros.classifier/1"
@@ -80,12 +80,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Every problem is a ModelError in one line naming the file and what is wrong with it
     (see :func:`validate_checkpoint`)."""
-    path = Path(path)
-    problem = file_problem(path)
-    if problem == "no such file":
-        raise ModelError(f"classifier checkpoint not found: {path}")
-    if problem is not None:
-        raise ModelError(f"classifier checkpoint {path}: {problem}")
+    path = require_file(path, "classifier checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files

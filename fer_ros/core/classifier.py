@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch, wants_flip_tta
 from .network import fold_batch_norm
+from ..params import or_default
 from .errors import ConfigError
 from .image_codec import ensure_bgr
 from .types import Box
@@ -25,11 +26,9 @@ def crop_region(box: Box, margin: float) -> Box:
     """The square region cropped for a face (may extend beyond the image): centred on the box,
     side = longer box side * (1 + 2 * margin), i.e. ``margin`` of the box size on each side.
 
-    Square, because FER2013 faces are square crops: on upscaled PublicTest faces the SSD's box
-    is about 0.77 x 0.96 of the FER2013 crop, so a square of the box height (margin ~0.02)
-    frames a face as the training data does, without stretching it. A one-off check there
-    (797 faces, SSD boxes; not scripted in the repo): margin 0.05 scored 66.4 %, 0.1 65.0 %,
-    0.15 61.9 % (the 48x48 originals: 69.3 %); stretching instead of squaring was no better.
+    Square, because FER2013's faces are square crops: a square around the detector's box frames
+    a face the way the training data does, without stretching it. The margin that matches
+    FER2013's face scale depends on the detector's boxes (``training/measure_crops.py``).
     """
     cx, cy = box.center
     side = max(box.w, box.h) * (1.0 + 2.0 * margin)
@@ -86,24 +85,30 @@ class EmotionClassifier:
     """Classifies face crops with a self-describing checkpoint (labels, input size,
     normalisation and softmax temperature all come from the checkpoint).
 
+    ``device``, ``crop_margin``, ``flip_tta`` and ``bf16`` left out take the defaults of the
+    parameters ``device``, ``crop_margin``, ``flip_tta`` and ``classifier_bf16``.
     Keyword-only extras: ``num_threads`` sets torch's intra-op threads for the whole process
     (default 1: a batch of a few 48x48 faces gains little from more, and torch's OpenMP
     threads stall badly when another process or OpenCV's pool holds the cores; None leaves
     torch's setting alone, e.g. for bulk evaluation); ``bf16`` runs the network under bfloat16 autocast, as
-    training's validation does -- about 2x faster on CPUs with native bf16 (AVX512-BF16/AMX),
-    slower elsewhere; top-1 agreed with fp32 on 99.7-99.9 % of FER2013 test images.
+    training's validation does: faster on CPUs with native bf16 (AVX512-BF16/AMX), slower
+    elsewhere, with nearly the same predictions as fp32.
     """
 
     def __init__(
         self,
         checkpoint_path: str | os.PathLike[str],
-        device: str = "cpu",
-        crop_margin: float = 0.1,
-        flip_tta: bool = False,
+        device: str | None = None,
+        crop_margin: float | None = None,
+        flip_tta: bool | None = None,
         *,
         num_threads: int | None = 1,
-        bf16: bool = False,
+        bf16: bool | None = None,
     ) -> None:
+        device = or_default(device, "device")
+        crop_margin = or_default(crop_margin, "crop_margin")
+        flip_tta = or_default(flip_tta, "flip_tta")
+        bf16 = or_default(bf16, "classifier_bf16")
         if not 0.0 <= crop_margin <= 1.0:
             raise ConfigError(f"crop_margin must be in [0, 1], got {crop_margin}")
         self.device = _device(device)

@@ -1,210 +1,89 @@
-"""Face detectors behind one small interface: the ResNet-10 SSD on its ONNX graph (default,
-ssd_detector.py), the same SSD's original TensorFlow graph through OpenCV (``ssd_tf``: the
-300x300 reference path, needs OpenCV < 5.1), and YuNet.
+"""Face detectors by name: one registration per detector module.
 
-All return :class:`Detection` lists sorted by score (highest first) with boxes clamped to the
-image; boxes that are degenerate, smaller than ``min_size`` (shorter side, pixels) or that
-overlap a better box by more than ``nms_threshold`` IoU are dropped.
+A detector is a module with a class that implements :class:`FaceDetector` and a
+``build(options)`` function; registering it here gives it a name (the ``detector``
+parameter's choices), the parameter that holds its score threshold, and a place in
+``make_detector``, the one way the node, ``fer-detect`` and the benchmarks build one.
+
+    ssd     ssd_detector.py  the ResNet-10 SSD on its ONNX graph (default)
+    yunet   yunet.py         YuNet
+    ssd_tf  ssd_tf.py        the SSD's original 300x300 TensorFlow graph (reference)
+
+The detector modules' public names are re-exported here, so callers import from one place.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable
 
-import cv2
-import numpy as np
+from . import ssd_detector, ssd_tf, yunet
+from ..params import or_default
+from .detector_base import DetectorOptions, FaceDetector, check_thresholds, postprocess
+from .errors import ConfigError
+from .ssd_detector import SSD_ONNX, SSD_ONNX_INT8, SSD_PRECISIONS, SsdOnnxFaceDetector
+from .ssd_tf import SSD_CONFIG, SSD_MODEL, SsdTfFaceDetector
+from .yunet import YUNET_MODEL, YunetFaceDetector
 
-from .errors import ConfigError, ModelError
-from .file_checks import file_problem
-from .image_codec import ensure_bgr
-from .types import Box, Detection
-
-SSD_INPUT_SIZE = (300, 300)
-SSD_MEAN = (104.0, 177.0, 123.0)
-# File names of the detector weights (model_files.resolve_model finds manifest entries by
-# unique file name too: these are the entries "ssd_weights", "ssd_config" and "yunet").
-SSD_MODEL = "opencv_face_detector_uint8.pb"
-SSD_CONFIG = "opencv_face_detector.pbtxt"
-SSD_ONNX = "opencv_face_detector_res10.onnx"  # made from the two above by ssd_export
-SSD_ONNX_INT8 = "ssd_res10_int8.onnx"  # SSD_ONNX quantised by scripts/quantize_ssd.py
-SSD_PRECISIONS = ("int8", "float")
-YUNET_MODEL = "face_detection_yunet_2026may.onnx"
-DETECTORS = ("ssd", "yunet", "ssd_tf")
+__all__ = ["DETECTORS", "REGISTRY", "FaceDetector", "DetectorOptions", "check_thresholds",
+           "postprocess", "make_detector", "register", "threshold_param", "SSD_ONNX",
+           "SSD_ONNX_INT8", "SSD_PRECISIONS", "SSD_MODEL", "SSD_CONFIG", "YUNET_MODEL",
+           "SsdOnnxFaceDetector", "SsdTfFaceDetector", "YunetFaceDetector"]
 
 
-class FaceDetector(Protocol):
-    """Anything that finds faces in a BGR uint8 image."""
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A registered detector: the parameter holding its score threshold and its builder."""
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]: ...
-
-
-def check_thresholds(score_threshold: float, nms_threshold: float, min_size: int) -> None:
-    if not 0.0 <= score_threshold <= 1.0:
-        raise ConfigError(f"detector score_threshold must be in [0, 1], got {score_threshold}")
-    if not 0.0 <= nms_threshold <= 1.0:
-        raise ConfigError(f"detector nms_threshold must be in [0, 1], got {nms_threshold}")
-    if min_size < 0:
-        raise ConfigError(f"detector min_size must be >= 0 pixels, got {min_size}")
+    threshold_param: str
+    build: Callable[[DetectorOptions], FaceDetector]
 
 
-def _existing(path: str | os.PathLike[str], what: str) -> str:
-    p = Path(path)
-    problem = file_problem(p)
-    if problem == "no such file":
-        raise ModelError(f"{what} not found: {p} (run `make setup` or check FER_MODEL_MIRROR)")
-    if problem is not None:
-        raise ModelError(f"{what} {p}: {problem}")
-    return str(p)
+REGISTRY: dict[str, DetectorEntry] = {}
 
 
-def postprocess(
-    corners: np.ndarray,
-    scores: np.ndarray,
-    width: int,
-    height: int,
-    score_threshold: float,
-    nms_threshold: float,
-    min_size: int,
-) -> list[Detection]:
-    """Pixel corners (N, 4) [x1, y1, x2, y2] + scores (N,) -> clamped, filtered, NMS-ed
-    detections sorted by score (highest first)."""
-    keep_boxes: list[Box] = []
-    keep_scores: list[float] = []
-    for (x1, y1, x2, y2), score in zip(corners.tolist(), scores.tolist()):
-        if not score >= score_threshold or not all(map(np.isfinite, (x1, y1, x2, y2))):
-            continue
-        box = Box.from_corners(x1, y1, x2, y2, width, height)
-        if box.w <= 0 or box.h <= 0 or min(box.w, box.h) < min_size:
-            continue
-        keep_boxes.append(box)
-        keep_scores.append(min(max(float(score), 0.0), 1.0))
-    if not keep_boxes:
-        return []
-    idx = cv2.dnn.NMSBoxes(
-        [b.as_list() for b in keep_boxes], keep_scores, float(score_threshold), float(nms_threshold)
-    )
-    order = sorted(np.asarray(idx, dtype=int).reshape(-1).tolist(), key=lambda i: -keep_scores[i])
-    return [Detection(keep_boxes[i], keep_scores[i]) for i in order]
+def register(name: str, threshold_param: str, build: Callable[[DetectorOptions], FaceDetector]) -> None:
+    """Make ``build`` the detector called ``name``; its score threshold is the parameter
+    ``threshold_param`` (declared in fer_ros/params.py)."""
+    REGISTRY[name] = DetectorEntry(threshold_param, build)
 
 
-class SsdTfFaceDetector:
-    """OpenCV's ResNet-10 SSD face detector (TensorFlow uint8 graph) at 300x300, as shipped:
-    the reference the ONNX path is checked against; misses faces under ~48 px at 640x480.
-
-    ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames."""
-
-    def __init__(
-        self,
-        pb_path: str | os.PathLike[str],
-        pbtxt_path: str | os.PathLike[str],
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.3,
-        min_size: int = 0,
-    ) -> None:
-        check_thresholds(score_threshold, nms_threshold, min_size)
-        pb = _existing(pb_path, "SSD face detector weights (.pb)")
-        pbtxt = _existing(pbtxt_path, "SSD face detector graph (.pbtxt)")
-        if not hasattr(cv2.dnn, "readNetFromTensorflow"):
-            raise ModelError(
-                f"OpenCV {cv2.__version__} has no TensorFlow importer (removed in 5.1): "
-                "use detector 'ssd' (the same network as ONNX) or install opencv-python<5.1"
-            )
-        try:
-            self._net = cv2.dnn.readNetFromTensorflow(pb, pbtxt)
-        except cv2.error as exc:
-            raise ModelError(f"cannot load the SSD face detector from {pb}: {exc}") from exc
-        self._net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        if cv2.__version__.startswith("4."):  # OpenCV 5's new engine is CPU-only and warns
-            self._net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-        self.score_threshold = float(score_threshold)
-        self.nms_threshold = float(nms_threshold)
-        self.min_size = int(min_size)
-
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR (or grayscale) uint8 image, highest score first."""
-        bgr = ensure_bgr(bgr)
-        height, width = bgr.shape[:2]
-        blob = cv2.dnn.blobFromImage(bgr, 1.0, SSD_INPUT_SIZE, SSD_MEAN, swapRB=False, crop=False)
-        self._net.setInput(blob)
-        out = np.asarray(self._net.forward()).reshape(-1, 7)
-        out = out[out[:, 2] >= self.score_threshold]
-        corners = out[:, 3:7] * np.array([width, height, width, height], dtype=np.float32)
-        return postprocess(corners, out[:, 2], width, height, self.score_threshold,
-                           self.nms_threshold, self.min_size)
+register("ssd", "ssd_threshold", ssd_detector.build)
+register("yunet", "yunet_threshold", yunet.build)
+register("ssd_tf", "ssd_threshold", ssd_tf.build)
+DETECTORS = tuple(REGISTRY)
 
 
-class YunetFaceDetector:
-    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``, ONNX), run on the CPU.
+def _entry(name: str) -> DetectorEntry:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown detector {name!r}: use one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
-    ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames (as on
-    the SSD detector)."""
 
-    def __init__(
-        self,
-        onnx_path: str | os.PathLike[str],
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.3,
-        min_size: int = 0,
-    ) -> None:
-        check_thresholds(score_threshold, nms_threshold, min_size)
-        onnx = _existing(onnx_path, "YuNet face detector weights (.onnx)")
-        try:
-            self._net = cv2.FaceDetectorYN.create(
-                onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
-            )
-        except cv2.error as exc:
-            raise ModelError(f"cannot load the YuNet face detector from {onnx}: {exc}") from exc
-        self._input_size = (320, 320)
-        self.score_threshold = float(score_threshold)
-        self.nms_threshold = float(nms_threshold)
-        self._thresholds = (self.score_threshold, self.nms_threshold)
-        self.min_size = int(min_size)
-
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR (or grayscale) uint8 image, highest score first."""
-        bgr = ensure_bgr(bgr)
-        height, width = bgr.shape[:2]
-        if self._input_size != (width, height):
-            self._net.setInputSize((width, height))
-            self._input_size = (width, height)
-        if self._thresholds != (self.score_threshold, self.nms_threshold):  # changed at run time
-            self._net.setScoreThreshold(float(self.score_threshold))
-            self._net.setNMSThreshold(float(self.nms_threshold))
-            self._thresholds = (self.score_threshold, self.nms_threshold)
-        _, faces = self._net.detect(bgr)
-        if faces is None or len(faces) == 0:
-            return []
-        faces = np.asarray(faces, dtype=np.float32).reshape(len(faces), -1)
-        corners = np.concatenate([faces[:, 0:2], faces[:, 0:2] + faces[:, 2:4]], axis=1)
-        return postprocess(corners, faces[:, -1], width, height, self.score_threshold,
-                           self.nms_threshold, self.min_size)
+def threshold_param(name: str) -> str:
+    """The name of the parameter that holds detector ``name``'s score threshold."""
+    return _entry(name).threshold_param
 
 
 def make_detector(
-    name: str, score_threshold: float = 0.5, nms_threshold: float = 0.3, min_size: int = 0,
-    runtime: str = "openvino", threads: int = 1, device: str = "cpu", precision: str = "int8",
+    name: str, score_threshold: float | None = None, nms_threshold: float | None = None,
+    min_size: int | None = None, runtime: str | None = None, threads: int | None = None,
+    device: str | None = None, precision: str | None = None,
 ) -> FaceDetector:
-    """Build the detector called ``name`` (one of :data:`DETECTORS`), finding its weights
-    through :func:`fer_ros.core.model_files.resolve_model`; ``runtime``, ``threads`` and
-    ``device`` choose how the SSD's ONNX graph runs (ssd_runtime.py), ``precision`` which form
-    of it: ``int8`` (quantised) or ``float`` (f32; bf16 in OpenVINO where the CPU has it)."""
-    if name not in DETECTORS:
-        raise ConfigError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
-    if precision not in SSD_PRECISIONS:
-        raise ConfigError(f"unknown ssd_precision {precision!r}: use one of "
-                          f"{', '.join(SSD_PRECISIONS)}")
-    from .model_files import resolve_model  # local: keeps this module importable on its own
-
-    if name == "ssd":
-        from .ssd_detector import SsdOnnxFaceDetector
-        from .ssd_runtime import make_runtime
-
-        model = resolve_model(SSD_ONNX_INT8 if precision == "int8" else SSD_ONNX)
-        return SsdOnnxFaceDetector(make_runtime(runtime, model, threads, device),
-                                   score_threshold, nms_threshold, min_size)
-    if name == "ssd_tf":
-        return SsdTfFaceDetector(resolve_model(SSD_MODEL), resolve_model(SSD_CONFIG),
-                                 score_threshold, nms_threshold, min_size)
-    return YunetFaceDetector(resolve_model(YUNET_MODEL), score_threshold, nms_threshold, min_size)
+    """Build the detector called ``name`` (one of :data:`DETECTORS`), its weights found by
+    :func:`fer_ros.core.model_files.resolve_model`. Arguments left out take the defaults of
+    the parameters of the same meaning (``runtime`` = ``ssd_runtime``, ``threads`` =
+    ``detector_threads``, ``precision`` = ``ssd_precision``, ``min_size`` = ``min_face_size``,
+    the score threshold = the detector's own threshold parameter)."""
+    entry = _entry(name)
+    options = DetectorOptions(
+        score_threshold=or_default(score_threshold, entry.threshold_param),
+        nms_threshold=or_default(nms_threshold, "nms_threshold"),
+        min_size=or_default(min_size, "min_face_size"),
+        runtime=or_default(runtime, "ssd_runtime"),
+        threads=or_default(threads, "detector_threads"),
+        device=or_default(device, "device"),
+        precision=or_default(precision, "ssd_precision"),
+    )
+    check_thresholds(options.score_threshold, options.nms_threshold, options.min_size)
+    return entry.build(options)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .classifier import EmotionClassifier
-from .detector import make_detector
-from .errors import ModelError
-from .file_checks import file_problem
+from .classifier_base import FaceClassifier
+from .detector import make_detector, threshold_param
+from .detector_base import FaceDetector
+from .file_checks import require_file
 from .pipeline import EmotionPipeline
 from .smoothing import EmaSmoother
 from .tracking import FaceTracker
@@ -20,24 +21,19 @@ from .tracking import FaceTracker
 def classifier_path(model: str) -> Path:
     """A shipped model name (``fer7``, ``fer6``) or a path to a checkpoint -> its file."""
     if model.endswith(".pt") or "/" in model or "\\" in model:
-        path = Path(model).expanduser()
-        problem = file_problem(path)
-        if problem == "no such file":
-            raise ModelError(f"classifier checkpoint not found: {path}")
-        if problem is not None:
-            raise ModelError(f"classifier checkpoint {path}: {problem}")
-        return path
+        return require_file(Path(model).expanduser(), "classifier checkpoint")
     from .model_files import resolve_model  # local: only shipped names need the manifest
 
     return resolve_model(model, kind="classifier")
 
 
 def score_threshold_param(detector: str) -> str:
-    """The name of the parameter that holds ``detector``'s score threshold."""
-    return "yunet_threshold" if detector == "yunet" else "ssd_threshold"
+    """The name of the parameter that holds ``detector``'s score threshold (its registration
+    in fer_ros.core.detector says which)."""
+    return threshold_param(detector)
 
 
-def build_detector(params: Mapping[str, Any]):
+def build_detector(params: Mapping[str, Any]) -> FaceDetector:
     """The face detector the parameters describe."""
     return make_detector(
         params["detector"],
@@ -51,16 +47,21 @@ def build_detector(params: Mapping[str, Any]):
     )
 
 
-def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
-    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
-    detector = build_detector(params)
-    classifier = EmotionClassifier(
+def build_classifier(params: Mapping[str, Any]) -> FaceClassifier:
+    """The expression classifier the parameters describe."""
+    return EmotionClassifier(
         classifier_path(params["classifier_model"]),
         device=params["device"],
         crop_margin=params["crop_margin"],
         flip_tta=params["flip_tta"],
         bf16=params["classifier_bf16"],
     )
+
+
+def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
+    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
+    detector = build_detector(params)
+    classifier = build_classifier(params)
     tracker = smoother = None
     if params["tracking"]:
         tracker = FaceTracker(

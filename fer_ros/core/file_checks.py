@@ -40,3 +40,17 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None
+
+
+def require_file(path: str | os.PathLike[str], what: str, hint: str = "") -> Path:
+    """``path`` if it is a readable regular file, else a one-line ModelError naming ``what``
+    (``hint``, e.g. what to run, is added when the file does not exist)."""
+    from .errors import ModelError  # local: errors stays a leaf module
+
+    path = Path(path)
+    problem = file_problem(path)
+    if problem == "no such file":
+        raise ModelError(f"{what} not found: {path}{hint}")
+    if problem is not None:
+        raise ModelError(f"{what} {path}: {problem}")
+    return path

@@ -26,20 +26,51 @@ transport carries; their headers are checked (``image_headers``) before OpenCV d
 
 Every function returns a new, C-contiguous, writable (H, W, 3) uint8 BGR array that does not
 share memory with the input buffer.
+
+The C decoders behind ``cv2.imdecode`` print to file descriptor 2. The core never touches
+fd 2 (that is process-wide state); a process that wants those lines caught and throttled
+installs a capture with :func:`set_native_capture` (``fer_ros.node.process.native_log``).
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator, Protocol
 
 import cv2
 import numpy as np
 
-from . import image_headers, native_log
+from . import image_headers
 from .errors import ImageError
 from .limits import MAX_PIXELS, MAX_SIDE
+
+
+class NativeLines(Protocol):
+    """What a native capture reports: the first line a decoder printed ("" for none)."""
+
+    first_line: str
+
+
+@dataclass
+class _Nothing:
+    first_line: str = ""
+
+
+@contextmanager
+def _no_capture(what: str) -> Iterator[NativeLines]:
+    yield _Nothing()
+
+
+NativeCapture = Callable[[str], AbstractContextManager[NativeLines]]
+_native_capture: NativeCapture = _no_capture
+
+
+def set_native_capture(capture: NativeCapture | None) -> None:
+    """Run every decode inside ``capture(what)`` (None: no capture, decoder lines go to fd 2)."""
+    global _native_capture
+    _native_capture = capture or _no_capture
 
 
 @dataclass(frozen=True)
@@ -193,7 +224,7 @@ def decode_compressed(data: Any, format_string: str = "") -> np.ndarray:
     declare is checked before decoding, and headers that lie about the data (a chunk length
     past the end, too few bytes for the declared pixels) are refused, so a decompression bomb
     never reaches OpenCV. Native decoder messages (libjpeg, libpng, OpenCV) go through
-    ``native_log`` (throttled). Raises ImageError for empty, depth, undecodable or too large
+    the installed native capture (see the module docstring). Raises ImageError for empty, depth, undecodable or too large
     data.
     """
     if "compresseddepth" in str(format_string).lower():
@@ -224,7 +255,7 @@ def _decode(data: Any, allowed: tuple[str, ...], what: str) -> np.ndarray:
     for width, height in image_headers.declared_sizes(raw, fmt):
         check_size(width, height, f"{what} ({fmt.upper()} header)")
     name = fmt.upper()
-    with native_log.captured(f"decoding a {name} image") as native:
+    with _native_capture(f"decoding a {name} image") as native:
         try:
             image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         except cv2.error as exc:  # OpenCV's own checks (e.g. its pixel limit) raise

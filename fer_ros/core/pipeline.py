@@ -6,8 +6,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .classifier import EmotionClassifier
-from .detector import FaceDetector
+from .classifier_base import FaceClassifier
+from .detector_base import FaceDetector
 from .errors import ModelError
 from .image_codec import ensure_bgr
 from .types import Box, FaceResult
@@ -34,7 +34,7 @@ class EmotionPipeline:
     def __init__(
         self,
         detector: FaceDetector,
-        classifier: EmotionClassifier,
+        classifier: FaceClassifier,
         tracker: Tracker | None = None,
         smoother: Smoother | None = None,
     ) -> None:

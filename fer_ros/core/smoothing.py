@@ -18,11 +18,12 @@ first), so memory stays bounded. Results with ``track_id == -1`` pass through un
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..params import or_default
 from .errors import ConfigError
 from .types import FaceResult
 
@@ -45,12 +46,13 @@ class EmaSmoother:
 
     def __init__(
         self,
-        time_constant_s: float = 0.5,
+        time_constant_s: float | None = None,  # default: smoothing_time_constant_s
         labels: Sequence[str] | None = None,
         nominal_dt_s: float = 1.0 / 30.0,
         stale_after_s: float | None = None,
         max_tracks: int = 64,
     ) -> None:
+        time_constant_s = or_default(time_constant_s, "smoothing_time_constant_s")
         if not math.isfinite(time_constant_s) or time_constant_s < 0:
             raise ConfigError(
                 f"time_constant_s must be >= 0 (0 disables smoothing), got {time_constant_s}"
@@ -141,3 +143,19 @@ class EmaSmoother:
             by_age = sorted(self._tracks, key=lambda t: (self._tracks[t].last_seen, t))
             for tid in by_age[: len(self._tracks) - self.max_tracks]:
                 del self._tracks[tid]
+
+
+def label_flips(frames: Iterable[Sequence[FaceResult]]) -> tuple[int, int]:
+    """(label changes, pairs of consecutive frames) over all tracks: how steady the labels
+    are. A track missing in a frame starts its count again."""
+    last: dict[int, str] = {}
+    flips = pairs = 0
+    for results in frames:
+        seen = {}
+        for r in results:
+            if r.track_id in last:
+                pairs += 1
+                flips += r.label != last[r.track_id]
+            seen[r.track_id] = r.label
+        last = seen
+    return flips, pairs

@@ -28,11 +28,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .detector_base import DetectorOptions, FaceDetector, postprocess, thresholds
 from .image_codec import ensure_bgr
 from .ssd_decode import decode, priors
-from .ssd_runtime import SsdRuntime
+from .ssd_runtime import SsdRuntime, make_runtime
 from .types import Detection
 
+# File names of the ONNX forms (manifest entries "ssd_onnx" and "ssd_onnx_int8")
+SSD_ONNX = "opencv_face_detector_res10.onnx"  # made from ssd_tf's weights by ssd_export
+SSD_ONNX_INT8 = "ssd_res10_int8.onnx"  # SSD_ONNX quantised by scripts/quantize_ssd.py
+SSD_PRECISIONS = ("int8", "float")
 SSD_MEAN = np.array([104.0, 177.0, 123.0], dtype=np.float32)
 BLOB_ALIGN = 32  # blobs are padded (bottom/right) to multiples of this: fewer distinct shapes
 
@@ -81,20 +86,20 @@ def blob_for(bgr: np.ndarray, p: SsdPass) -> tuple[np.ndarray, float, float, flo
 class SsdOnnxFaceDetector:
     """OpenCV's ResNet-10 SSD weights, run as ONNX on ``runtime`` (see ssd_runtime).
 
-    ``score_threshold``, ``nms_threshold`` and ``min_size`` may be changed between frames."""
+    Arguments left out take the parameters' defaults (``ssd_threshold``, ``nms_threshold``,
+    ``min_face_size``)."""
 
     def __init__(
         self,
         runtime: SsdRuntime,
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.3,
-        min_size: int = 0,
+        score_threshold: float | None = None,
+        nms_threshold: float | None = None,
+        min_size: int | None = None,
         passes: tuple[SsdPass, ...] = DEFAULT_PASSES,
         min_inside: float = 0.6,
     ) -> None:
-        from .detector import check_thresholds
-
-        check_thresholds(score_threshold, nms_threshold, min_size)
+        score_threshold, nms_threshold, min_size = thresholds(
+            score_threshold, nms_threshold, min_size, "ssd_threshold")
         if not passes:
             raise ValueError("the SSD needs at least one pass")
         self.runtime = runtime
@@ -131,8 +136,6 @@ class SsdOnnxFaceDetector:
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR (or grayscale) uint8 image, highest score first."""
-        from .detector import postprocess
-
         bgr = ensure_bgr(bgr)
         h, w = bgr.shape[:2]
         parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -148,3 +151,18 @@ class SsdOnnxFaceDetector:
         scores = np.concatenate([s for _, s in parts])
         return postprocess(corners, scores, w, h, self.score_threshold, self.nms_threshold,
                            self.min_size)
+
+
+def build(options: DetectorOptions) -> FaceDetector:
+    """The registered builder (fer_ros.core.detector): ``precision`` picks the int8 or float
+    ONNX graph; ``runtime``, ``threads`` and ``device`` how it runs (ssd_runtime.py)."""
+    from .errors import ConfigError
+    from .model_files import resolve_model
+
+    if options.precision not in SSD_PRECISIONS:
+        raise ConfigError(f"unknown ssd_precision {options.precision!r}: use one of "
+                          f"{', '.join(SSD_PRECISIONS)}")
+    model = resolve_model(SSD_ONNX_INT8 if options.precision == "int8" else SSD_ONNX)
+    runtime = make_runtime(options.runtime, model, options.threads, options.device)
+    return SsdOnnxFaceDetector(runtime, options.score_threshold, options.nms_threshold,
+                               options.min_size)

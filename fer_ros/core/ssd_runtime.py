@@ -15,9 +15,10 @@ the cores of a robot, and one thread per process is the robust choice).
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,9 +38,20 @@ class SsdRuntime(Protocol):
 _CORE = None
 
 
+def _import_for(runtime: str, package: str) -> Any:
+    """``package``, imported lazily (each runtime is optional), or a one-line ConfigError
+    naming the runtimes to use instead."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        others = " or ".join(f"'{r}'" for r in RUNTIMES if r != runtime)
+        raise ConfigError(f"ssd_runtime '{runtime}' needs the {package} package ({exc}); "
+                          f"use ssd_runtime {others}") from None
+
+
 def _openvino_core(ov):
     """One ``ov.Core`` per process, shared by every SSD built (each reconfigure builds one):
-    a new Core per build kept ~14 MB more now and then (its thread pools and caches)."""
+    a new Core per build grows the process now and then (its thread pools and caches)."""
     global _CORE
     if _CORE is None:
         _CORE = ov.Core()
@@ -48,19 +60,15 @@ def _openvino_core(ov):
 
 class OpenVinoRuntime:
     """OpenVINO CPU inference; one compiled model per input shape, the ``MAX_SHAPES`` most
-    recently used kept (each costs 25-30 MB here, even for small shapes; a camera needs two:
-    the full pass and the close-up pass)."""
+    recently used kept (each costs tens of MB, even for small shapes; a camera needs two: the
+    full pass and the close-up pass)."""
 
     name = "openvino"
     MAX_SHAPES = 4
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  precision: str = "bf16") -> None:
-        try:
-            import openvino as ov
-        except ImportError as exc:
-            raise ConfigError("ssd_runtime 'openvino' needs the openvino package "
-                              f"({exc}); use ssd_runtime 'onnxruntime' or 'opencv'") from None
+        ov = _import_for("openvino", "openvino")
         self._core = _openvino_core(ov)
         try:
             self._model = self._core.read_model(str(onnx_path))
@@ -69,9 +77,9 @@ class OpenVinoRuntime:
         self._config = {"INFERENCE_NUM_THREADS": max(int(threads), 1),
                         "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": 1}
-        # one compiled model + infer request per input shape (an explicit request, fed without
-        # a copy, measured 2x faster here than calling the compiled model with a new array)
-        # (a dynamic-shape model was measured 1.3-1.9x slower per pass)
+        # one compiled model + infer request per input shape: an explicit request fed without a
+        # copy is faster than calling the compiled model with a new array, and static shapes
+        # are faster than one dynamic-shape model (benchmarks/detector_recall.py)
         self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
     def _request_for(self, shape: tuple[int, ...]):
@@ -101,11 +109,7 @@ class OnnxRuntimeRuntime:
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  device: str = "cpu") -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ConfigError("ssd_runtime 'onnxruntime' needs the onnxruntime package "
-                              f"({exc}); use ssd_runtime 'openvino' or 'opencv'") from None
+        ort = _import_for("onnxruntime", "onnxruntime")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():

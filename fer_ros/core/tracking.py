@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..params import or_default
 from .errors import ConfigError
 from .types import Box, FaceResult
 
@@ -86,11 +87,13 @@ class FaceTracker:
 
     def __init__(
         self,
-        iou_threshold: float = 0.3,
-        max_missed: int = 5,
+        iou_threshold: float | None = None,  # default: the track_iou_threshold parameter
+        max_missed: int | None = None,  # default: the track_max_missed parameter
         max_center_distance: float = 0.5,
         predict_motion: bool = True,
     ) -> None:
+        iou_threshold = or_default(iou_threshold, "track_iou_threshold")
+        max_missed = or_default(max_missed, "track_max_missed")
         if not 0.0 < iou_threshold <= 1.0:
             raise ConfigError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if max_missed < 0:

@@ -30,7 +30,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
-from fer_ros.core import native_log, stderr_throttle
+from fer_ros.node.process import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
 from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
 from fer_ros.core.pipeline import EmotionPipeline
@@ -56,8 +56,8 @@ IDLE_WORKER_WAIT_S = 0.05  # deactivate waits this long (a worker not in a frame
 # a sample (with its payload, a whole image) when a full KEEP_LAST history receives a sample
 # stamped earlier than every sample it holds, which happens all the time with several
 # publishers on the topic and depth 1 (3 x 640x480 at 30 Hz: +220 MB in 3 min). With depth 5
-# it would take a sample delayed past 5 newer ones; measured flat (README, "Diagnostics and
-# robustness"; benchmarks/multi_publisher_memory.py).
+# it would take a sample delayed past 5 newer ones (docs/robustness.md;
+# benchmarks/multi_publisher_memory.py).
 IMAGE_QUEUE_DEPTH = 5
 IMAGE_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
                        depth=IMAGE_QUEUE_DEPTH, durability=DurabilityPolicy.VOLATILE)
@@ -83,7 +83,7 @@ class EmotionNode(LifecycleNode):
         self._state = "unconfigured"
         self._last_error = ""
         self._bad_throttle = KeyedThrottle(WARN_THROTTLE_S)  # one warning per encoding / format
-        native_log.set_sink(lambda line: self.get_logger().warning(line))
+        native_log.install(lambda line: self.get_logger().warning(line))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = None
         self._start_diagnostics_timer()

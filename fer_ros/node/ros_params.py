@@ -7,6 +7,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rcl_interfaces.msg import ParameterType
 
+from fer_ros.node.process import rclpy_private
 from fer_ros.params import SPECS, ParamSpec
 
 _TYPES = {"bool": ParameterType.PARAMETER_BOOL, "integer": ParameterType.PARAMETER_INTEGER,
@@ -32,7 +33,7 @@ def check_overrides(node) -> None:
     ROS types, ranges, choices) and raise ConfigError in one line naming the parameter and
     what it accepts (rclpy's own refusal reads "Invalid parameter value (2.0) for parameter.
     Reason: ...")."""
-    overrides = getattr(node, "_parameter_overrides", {})  # rclpy keeps them here
+    overrides = rclpy_private.parameter_overrides(node)
     for name, spec in SPECS.items():
         if name in overrides:
             spec.check(overrides[name].value, exact_type=True)

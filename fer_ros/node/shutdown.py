@@ -16,8 +16,8 @@ a tty sends one) lands in the middle of the clean-up. So the node takes both sig
   either way (PEP 475), and the handler still runs;
 * :func:`spin_until_stopped` also takes an ``RCLError`` raised once a stop was requested as the
   stop (rcl can fail while the signal is being handled);
-* :func:`exit_now` then ends the process without Python's own teardown, which took 0.4-0.9 s here
-  with torch and OpenCV loaded and restores the default handlers first (a late second signal
+* :func:`exit_now` then ends the process without Python's own teardown, which is slow with
+  torch and OpenCV loaded and restores the default handlers first (a late second signal
   then killed the process: exit code -2 or -15).
 
 rclpy must be initialised with ``signal_handler_options=SignalHandlerOptions.NO``.
@@ -26,7 +26,6 @@ rclpy must be initialised with ``signal_handler_options=SignalHandlerOptions.NO`
 from __future__ import annotations
 
 import ctypes
-import gc
 import os
 import signal
 import sys
@@ -34,7 +33,8 @@ import threading
 from types import FrameType
 from typing import Any, NoReturn
 
-from fer_ros.core import stderr_throttle
+from fer_ros.node.process import rclpy_private, stderr_throttle
+from fer_ros.node.process.rclpy_private import release_state_machine  # noqa: F401  (the node's exit)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -87,28 +87,15 @@ def install() -> StopSignals:
 def spin_until_stopped(executor: Any, stop: StopSignals, period_s: float = 0.1) -> None:
     """Spin ``executor`` until a stop signal arrives or its context is shut down. Python runs
     signal handlers between waits, so a signal is seen within ``period_s``."""
-    from rclpy.impl.implementation_singleton import rclpy_implementation
-
+    rcl_error = rclpy_private.rcl_error()
     context = executor.context
     while not stop.requested and context.ok():
         try:
             executor.spin_once(timeout_sec=period_s)
-        except rclpy_implementation.RCLError:
+        except rcl_error:
             if not stop.requested:
                 raise
             return  # a stop signal interrupted rcl: stopping was requested anyway
-
-
-def release_state_machine(node: Any) -> None:
-    """After ``destroy_node()``: rclpy's LifecycleNode leaves its state machine, which keeps
-    the DDS participant (and its shared-memory segment in /dev/shm) alive until Python's
-    teardown, which :func:`exit_now` skips. Destroy it (fall back to a full collection, about
-    0.3 s with the models loaded, if rclpy names it differently)."""
-    state_machine = getattr(node, "_state_machine", None)
-    if state_machine is not None and hasattr(state_machine, "destroy_when_not_in_use"):
-        state_machine.destroy_when_not_in_use()
-    else:
-        gc.collect()
 
 
 def exit_now(code: int) -> NoReturn:

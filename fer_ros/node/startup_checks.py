@@ -19,6 +19,7 @@ import rclpy
 from rclpy.signals import SignalHandlerOptions
 
 from fer_ros.core.errors import ConfigError
+from fer_ros.node.process import rclpy_private
 from fer_ros.params import check_params_file, is_ros_own, unknown_parameter_warning
 
 _RCL_WHERE = re.compile(r",? at /\S+:\d+")  # rcl's ", at /project/src/parse.c:782" suffixes
@@ -88,7 +89,7 @@ class _held_stderr:
 def warn_unknown_overrides(node) -> None:
     """Log a warning for each parameter override the node did not declare, naming the
     closest real names (rclpy itself ignores them silently)."""
-    overrides = getattr(node, "_parameter_overrides", {})  # rclpy keeps -p / params-file here
+    overrides = rclpy_private.parameter_overrides(node)
     for name in sorted(overrides):
         if not node.has_parameter(name) and not is_ros_own(name):
             node.get_logger().warning(unknown_parameter_warning(name))

@@ -1,7 +1,8 @@
 """Native decoder messages (libjpeg, libpng, libwebp, OpenCV's own log) caught and throttled.
 
 The C libraries behind ``cv2.imdecode`` print straight to file descriptor 2, once per corrupt
-image, so a stream of bad images floods the log. ``captured(what)`` points fd 2 at an
+image, so a stream of bad images floods the log. :func:`install` makes the core's image codec
+run each decode inside ``captured(what)``, which points fd 2 at an
 in-memory file while one decode runs (a lock makes decodes take turns), then:
 
 - lines that are not a decoder's (another thread wrote to stderr meanwhile) are written back
@@ -67,6 +68,16 @@ _LOCK = threading.Lock()
 def set_sink(sink: Callable[[str], None]) -> None:
     """Send the throttled decoder lines to ``sink`` (e.g. a ROS logger's warning)."""
     THROTTLE.sink = sink
+
+
+def install(sink: Callable[[str], None] | None = None) -> None:
+    """Catch the decoder lines of every image decode in this process (the core's codec
+    leaves fd 2 alone unless told); ``sink`` as in :func:`set_sink`."""
+    from fer_ros.core import image_codec
+
+    if sink is not None:
+        set_sink(sink)
+    image_codec.set_native_capture(captured)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ copies what arrives to the real stderr, line by line:
 
 :func:`uninstall` (also run by ``fer_ros.node.shutdown.exit_now``) points fd 2 back at the
 real stderr, lets the reader drain the pipe and prints how many lines were held back in all.
-The decoder capture in :mod:`fer_ros.core.native_log` works on top of this (it saves and
+The decoder capture in :mod:`fer_ros.node.process.native_log` works on top of this (it saves and
 restores whatever fd 2 is).
 """
 
