@@ -3,7 +3,7 @@
     fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
                        [--encoding ENC] [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
     fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
-                 [--wait-for-subscribers [S]]
+                 [--wait-for-subscribers [S]] [--clock [HZ]]
     fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
                    [--ros-distro jazzy|humble] [--max-cache-size BYTES] [--flush-interval S]
     fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
                    metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
                                      "every topic")
+    p.add_argument("--clock", type=_positive(float), nargs="?", const=40.0, metavar="HZ",
+                   help="publish /clock from the recording's time, HZ times a second (default "
+                        "40), for nodes with use_sim_time (as ros2 bag play --clock)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("record", help="record live topics into a bag (Ctrl-C stops)")
@@ -180,7 +183,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         topics = reader.select(args.topics)
         with RosSession("fer_bag_play") as session:
             player = BagPlayer(session, reader, topics, rate=args.rate,
-                               qos_override=args.qos_override)
+                               qos_override=args.qos_override, clock_hz=args.clock)
             if args.wait_for_subscribers and not player.wait_for_subscribers(args.wait_for_subscribers):
                 print(f"{PROG}: no subscriber on some topics after {args.wait_for_subscribers:g} s;"
                       " playing anyway", file=sys.stderr)
