@@ -5,6 +5,7 @@ and the recorder's flush timer bounds what the kill loses."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -16,10 +17,14 @@ from mcap.reader import SeekingReader, make_reader  # noqa: E402
 from rosbags.rosbag2 import Reader  # noqa: E402
 
 from bag_crash import bag_indexes, fer_bag, record_and_kill, survival  # noqa: E402
-from conftest import child_env  # noqa: E402
+from conftest import SHARED_DIR, child_env  # noqa: E402
+from test_bag import classifier_args  # noqa: E402
 from fer_ros.bag.errors import BagError  # noqa: E402
 from fer_ros.bag.reader import BagReader  # noqa: E402
 from fer_ros.bag.writer import BagWriter  # noqa: E402
+
+
+VIDEO = SHARED_DIR / "samples" / "fer_woman2.mp4"
 
 
 def _count_line(info_stdout: str) -> int:
@@ -30,7 +35,8 @@ def _count_line(info_stdout: str) -> int:
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_sigkilled_recording_is_read_played_and_reindexed(tmp_path, storage):
     env = child_env()
-    cut = record_and_kill(tmp_path, storage, 3.0, env)
+    cut = record_and_kill(tmp_path, storage, 3.0, env,
+                          video=str(VIDEO) if VIDEO.is_file() else "")
     assert not (cut.bag / "metadata.yaml").exists()  # the recorder never got to write it
 
     info = fer_bag("info", str(cut.bag), env=env)
@@ -43,6 +49,15 @@ def test_sigkilled_recording_is_read_played_and_reindexed(tmp_path, storage):
     assert "no metadata.yaml; rebuilt it" in info.stderr
     if storage == "mcap":
         assert f"recording cut short (no summary/footer): read {count} messages" in info.stderr
+
+    if storage == "mcap":  # the node answers every frame of the cut recording
+        ev = fer_bag("evaluate", str(cut.bag), "--lockstep", "--max-frames", "10", "--json",
+                     "-q", "--out", str(tmp_path / "eval"), *classifier_args(tmp_path), env=env,
+                     timeout=300)
+        assert ev.returncode == 0, ev.stderr[-2000:]
+        assert "recording cut short" in ev.stderr
+        report = json.loads(ev.stdout)
+        assert report["frames_published"] == report["frames_answered"] == 10
 
     play = fer_bag("play", str(cut.bag), "--rate", "20", "-q", env=env)
     assert play.returncode == 0, play.stderr
@@ -72,7 +87,7 @@ def test_flush_timer_puts_a_slow_topic_on_disk_before_the_kill(tmp_path, storage
     """Small messages at 4 Hz never fill the 1 MiB cache: only the flush timer (0.5 s) writes
     them, so nearly all that came before the last second survive."""
     env = child_env()
-    cut = record_and_kill(tmp_path, storage, 3.0, env, width=32, height=24, hz=4.0)
+    cut = record_and_kill(tmp_path, storage, 4.0, env, width=32, height=24, hz=4.0)
     info = fer_bag("info", str(cut.bag), env=env)
     assert info.returncode == 0, info.stderr
     kept, wanted = survival(cut, bag_indexes(cut.bag))

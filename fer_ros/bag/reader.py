@@ -175,7 +175,8 @@ class BagReader:
         """A .db3 whose recording was cut mid-transaction, as SQLite recovers it."""
         scratch = None
         if not (os.access(file, os.W_OK) and os.access(file.parent, os.W_OK)):
-            scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="fer-bag-")))
+            scratch = Path(self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="fer-bag-")))
         target, note = recover_sqlite(file, scratch)
         if note:
             self.cut_files.append(file)
@@ -299,9 +300,3 @@ class BagReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_bag(path: str | Path) -> BagReader:
-    """A BagReader (use it as a context manager); BagError when ``path`` is not readable."""
-    return BagReader(path)
-

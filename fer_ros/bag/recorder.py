@@ -8,9 +8,9 @@ are received with ``raw=True`` (no decode) and stamped with their receive time, 
 Messages are handed to one writer thread through a queue bounded to ``MAX_QUEUED_BYTES``
 (past it, messages are dropped and counted: the disk is slower than the topics). The writer
 writes a chunk / commits a transaction every ``max_cache`` bytes and at least every
-``flush_interval`` s (then fsyncs), which bounds what a crash (SIGKILL, power cut) can lose. A write error
-(a full disk) stops the writer at once, the bag is closed readable with what was written (see
-writer.py), and ``record`` stops with a one-line BagRunError saying so.
+``flush_interval`` s (then fsyncs), which bounds what a crash (SIGKILL, power cut) can lose.
+A write error (a full disk) stops the writer at once, the bag is closed readable with what was
+written (see writer.py), and ``record`` stops with a one-line BagRunError saying so.
 """
 
 from __future__ import annotations

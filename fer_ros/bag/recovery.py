@@ -4,9 +4,10 @@
   so a killed recorder leaves a file that readers refuse ("File end magic is invalid").
   ``CutMcapReader`` is rosbags' McapReader that, for such a file, scans the data section up to
   the end of the last complete record (what was written before the kill) instead.
-- sqlite3: rosbags opens a .db3 with ``immutable=1``, which ignores a hot rollback journal (and
-  a WAL), so it would read the half-written pages of the transaction that was cut. ``recover_sqlite``
-  first lets SQLite itself roll back (or checkpoint) that file, as any SQLite reader would.
+- sqlite3: rosbags opens a .db3 with ``immutable=1``, which ignores a hot rollback journal
+  (and a WAL), so it would read the half-written pages of the transaction that was cut.
+  ``recover_sqlite`` first lets SQLite itself roll back (or checkpoint) that file, as any
+  SQLite reader would.
 """
 
 from __future__ import annotations
@@ -139,6 +140,12 @@ def recover_sqlite(db: Path, scratch: Path | None) -> tuple[Path, str | None]:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()
+    # a journal SQLite did not find hot (its header never reached the disk) stays: the file
+    # was consistent already, and there is nothing to say
+    left = {p.name for p in _side_files(target)}
+    sides = [s for s in sides if s.name not in left]
+    if not sides:
+        return target, None
     kinds = " and ".join("a hot journal" if s.name.endswith("-journal") else "a WAL"
                          for s in sides)
     return target, (f"{db.name}: recording cut short ({kinds}): SQLite recovered the last "
