@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -111,7 +112,15 @@ def _storage_files(bag: Path) -> list[Path]:
 
 def reindex(bag: Path, distro: str | None = None) -> list[str]:
     """Repairs the storage files of ``bag`` and writes its metadata.yaml; returns one line
-    per thing done."""
+    per thing done. BagError (one line) when it cannot."""
+    try:
+        return _reindex(bag, distro)
+    except (OSError, sqlite3.Error) as exc:  # a read-only folder, a full disk, a broken .db3
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise BagError(f"{bag}: cannot reindex: {reason}") from None
+
+
+def _reindex(bag: Path, distro: str | None) -> list[str]:
     done = []
     files = _storage_files(bag)
     for file in files:
