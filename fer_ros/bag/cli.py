@@ -3,16 +3,18 @@
     fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
                        [--encoding ENC] [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
     fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
-                 [--wait-for-subscribers [S]]
+                 [--wait-for-subscribers [S]] [--clock [HZ]]
     fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
-                   [--ros-distro jazzy|humble]
+                   [--ros-distro jazzy|humble] [--max-cache-size BYTES] [--flush-interval S]
     fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
                      [--rate X] [--lockstep] [--max-frames N] [-p NAME:=VALUE ...]
                      [--params-file F | --compare A.yaml B.yaml] [--reliable | --best-effort]
     fer-bag info BAG
+    fer-bag reindex BAG [--ros-distro jazzy|humble]
 
 BAG: a rosbag2 folder (metadata.yaml + .mcap/.db3 files, split or zstd-compressed), a folder of
-storage files without metadata.yaml, or one .mcap / .db3 file.
+storage files without metadata.yaml, or one .mcap / .db3 file. A recording cut short (SIGKILL,
+power cut) is read up to its last complete record, with a note saying so.
 
 Bad input (bag path, topic, message type, option) is one line on stderr and exit code 2; a run
 that cannot finish (node died, nothing discovered) exit code 1; Ctrl-C exit code 130.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import BagError
+from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 
 PROG = "fer-bag"
 
@@ -93,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
                    metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
                                      "every topic")
+    p.add_argument("--clock", type=_positive(float), nargs="?", const=40.0, metavar="HZ",
+                   help="publish /clock from the recording's time, HZ times a second (default "
+                        "40), for nodes with use_sim_time (as ros2 bag play --clock)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("record", help="record live topics into a bag (Ctrl-C stops)")
@@ -103,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--discovery-timeout", type=_positive(float), default=10.0, metavar="S",
                    help="wait this long for the topics to appear (default 10)")
     p.add_argument("--ros-distro", **distro)
+    p.add_argument("--max-cache-size", type=_positive(int), default=DEFAULT_CACHE_BYTES,
+                   metavar="BYTES", help="bytes buffered before they are written: mcap chunk "
+                   f"size / sqlite3 transaction (default {DEFAULT_CACHE_BYTES})")
+    p.add_argument("--flush-interval", type=_positive(float), default=FLUSH_INTERVAL_S,
+                   metavar="S", help="write and fsync what is buffered at least this often, "
+                   f"which bounds what a crash loses (default {FLUSH_INTERVAL_S:g})")
     p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
 
     p = sub.add_parser("evaluate", help="play a bag into the emotion node and report")
@@ -134,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="topics, types, counts and duration of a bag")
     p.add_argument("bag")
+
+    p = sub.add_parser("reindex", help="repair a recording cut short: indexed mcap copy, "
+                                       "recovered sqlite3, metadata.yaml")
+    p.add_argument("bag", help="the bag folder")
+    p.add_argument("--ros-distro", choices=["jazzy", "humble"],
+                   help="metadata.yaml layout (default: jazzy when the bag has type hashes)")
     return parser
 
 
@@ -165,7 +183,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         topics = reader.select(args.topics)
         with RosSession("fer_bag_play") as session:
             player = BagPlayer(session, reader, topics, rate=args.rate,
-                               qos_override=args.qos_override)
+                               qos_override=args.qos_override, clock_hz=args.clock)
             if args.wait_for_subscribers and not player.wait_for_subscribers(args.wait_for_subscribers):
                 print(f"{PROG}: no subscriber on some topics after {args.wait_for_subscribers:g} s;"
                       " playing anyway", file=sys.stderr)
@@ -185,7 +203,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     counts = record(args.out_bag, args.topics, storage=args.storage, duration=args.duration,
                     discovery_timeout=args.discovery_timeout, progress=not args.quiet,
-                    distro=args.ros_distro)
+                    distro=args.ros_distro, max_cache=args.max_cache_size,
+                    flush_interval=args.flush_interval)
     if not args.quiet:
         print(f"{args.out_bag}: " + ", ".join(f"{t} {n}" for t, n in counts.items()),
               file=sys.stderr)
@@ -259,8 +278,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from .reindex import reindex
+
+    for line in reindex(Path(args.bag), args.ros_distro):
+        print(f"{args.bag}: {line}")
+    return 0
+
+
 COMMANDS = {"from-video": cmd_from_video, "play": cmd_play, "record": cmd_record,
-            "evaluate": cmd_evaluate, "info": cmd_info}
+            "evaluate": cmd_evaluate, "info": cmd_info, "reindex": cmd_reindex}
 
 
 def _sigterm(signum: int, frame: object) -> None:

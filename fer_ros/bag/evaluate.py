@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -150,6 +151,8 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
         raise BagError(f"--max-frames must be > 0 (got {opts.max_frames})")
     check_node_params(opts.node_params, [opts.params_file] if opts.params_file else [])
     with open_bag(opts.bag) as reader:
+        for note in reader.notes:  # e.g. a recording cut short, read up to its last record
+            print(f"fer-bag: note: {note}", file=sys.stderr, flush=True)
         topic = image_topic(reader, opts.image_topic)
         if topic.count == 0:
             raise BagError(f"topic {topic.name} holds no messages: nothing to evaluate")

@@ -5,17 +5,18 @@ recorded offers adapted like ``ros2 bag play`` does, see qos.play_profile); ``qo
 ("reliable" / "best_effort") replaces the reliability of every topic. The CDR bytes from the
 bag go out through ``Publisher.publish(bytes)`` with no decode. A topic whose message type has
 no installed Python package cannot be published by rclpy: it is skipped with one warning, and
-the rest plays (as ``ros2 bag play`` does).
+the rest plays (as ``ros2 bag play`` does). With ``clock_hz``, ``/clock`` follows the bag.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Callable, Iterable
 
 from rclpy.duration import Duration
-from rclpy.qos import ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ..progress import Progress
 from .errors import BagError
@@ -33,12 +34,56 @@ def warn(text: str) -> None:
     print(f"fer-bag: warning: {text}", file=sys.stderr, flush=True)
 
 
+class ClockPublisher:
+    """``/clock`` (rosgraph_msgs/Clock) from the recording's time while it plays, ``hz`` times
+    a second, as ``ros2 bag play --clock`` does, so nodes with ``use_sim_time`` follow the bag.
+    QoS as rclcpp's ClockQoS (best effort, depth 1; rclpy's TimeSource subscribes so)."""
+
+    def __init__(self, session: RosSession, hz: float, rate: float) -> None:
+        from rosgraph_msgs.msg import Clock
+
+        self._msg, self._rate, self._period = Clock(), rate, 1.0 / hz
+        self.pub = session.node.create_publisher(
+            Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._origin: tuple[int, float] | None = None   # (bag ns, monotonic s) of one instant
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fer_bag_clock", daemon=True)
+        self._thread.start()
+
+    def start_at(self, bag_ns: int) -> None:
+        """The bag's time is ``bag_ns`` now (a pass starts); publishes it at once."""
+        with self._lock:
+            self._origin = (bag_ns, time.monotonic())
+        self._publish()
+
+    def _publish(self) -> None:
+        with self._lock:
+            if self._origin is None:
+                return
+            bag_ns, wall = self._origin
+            now = bag_ns + round((time.monotonic() - wall) * self._rate * 1e9)
+            self._msg.clock.sec, self._msg.clock.nanosec = divmod(now, 1_000_000_000)
+            self.pub.publish(self._msg)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            try:
+                self._publish()
+            except Exception:  # the context is going away: playing is over
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
 class BagPlayer:
     """Publishers for ``topics`` of an open ``reader``; ``play()`` sends the messages."""
 
     def __init__(self, session: RosSession, reader: BagReader, topics: Iterable[Topic],
                  rate: float = 1.0, qos_override: str | None = None,
-                 topic_names: dict[str, str] | None = None) -> None:
+                 topic_names: dict[str, str] | None = None, clock_hz: float | None = None) -> None:
         if rate <= 0:
             raise BagError(f"--rate must be > 0 (got {rate})")
         self.session, self.reader, self.rate = session, reader, rate
@@ -66,6 +111,7 @@ class BagPlayer:
         for text in warnings:
             warn(f"skipping {text}")
         self.published = 0
+        self.clock = ClockPublisher(session, clock_hz, rate) if clock_hz else None
 
     @property
     def total(self) -> int:
@@ -93,6 +139,8 @@ class BagPlayer:
                 pass
         finally:
             bar.close()
+            if self.clock is not None:
+                self.clock.close()
             self._flush()
         return self.published
 
@@ -108,6 +156,8 @@ class BagPlayer:
                 break
             if t0_bag is None:
                 t0_bag = stamp
+                if self.clock is not None:
+                    self.clock.start_at(stamp)
             delay = t0_wall + (stamp - t0_bag) / 1e9 / self.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)

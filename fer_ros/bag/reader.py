@@ -13,6 +13,7 @@ rosbag2 does not.) Any error while reading is a BagError of one line.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from contextlib import ExitStack
@@ -26,6 +27,7 @@ from rosbags.rosbag2 import Reader
 from .errors import BagError
 from .layout import BagMeta, parse_metadata
 from .qos import Qos
+from .recovery import CutMcapReader, recover_sqlite
 from .safe_yaml import load_file, short
 
 STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
@@ -75,6 +77,12 @@ def _rosbags_qos(profiles: Any) -> list[Qos]:
                 bool(q.avoid_ros_namespace_conventions)) for q in profiles or []]
 
 
+class _Reader(Reader):
+    """rosbags' single-file reader that also reads an mcap file cut short (recovery.py)."""
+
+    STORAGE_PLUGINS = {**Reader.STORAGE_PLUGINS, ".mcap": CutMcapReader}
+
+
 class BagReader:
     """Open with ``with BagReader(path) as bag:``; ``bag.topics``, ``bag.messages(...)``."""
 
@@ -84,6 +92,7 @@ class BagReader:
         self.notes: list[str] = []          # things a user should know (one line each)
         self.topics: dict[str, Topic] = {}
         self.files: list[Path] = []
+        self.cut_files: list[Path] = []     # storage files of a recording cut short
         self._stack = ExitStack()
         self._readers: list[Reader] = []
         self.storage = ""
@@ -135,8 +144,8 @@ class BagReader:
                 raise BagError(f"{path}: no metadata.yaml and both .mcap and .db3 files: give "
                                "one storage file")
             self.storage = kinds.pop()
-            self.notes.append(f"{path}: no metadata.yaml; reading its storage files directly "
-                              f"({', '.join(p.name for p in files)})")
+            self.notes.append(f"{path}: no metadata.yaml; rebuilt it from the storage files "
+                              f"({', '.join(p.name for p in files)}); `fer-bag reindex` writes it")
         elif path.suffix in STORAGE_SUFFIXES:
             files, self.storage = [path], STORAGE_SUFFIXES[path.suffix]
         else:
@@ -144,14 +153,35 @@ class BagReader:
                            "file)")
         self.files = files
         for file in files:
-            reader = Reader(file)
+            if file.suffix == ".db3":
+                file = self._recover_sqlite(file)
+            reader = _Reader(file)
             try:
                 reader.open()
             except Exception as exc:
                 raise BagError(f"{file}: cannot read the storage file: {_one_line(exc)}") from None
             self._stack.callback(reader.close)
             self._readers.append(reader)
+            cut = getattr(reader.storage, "cut", None)
+            if cut is not None:
+                self.cut_files.append(file)
+                self.notes.append(
+                    f"{file.name}: recording cut short (no summary/footer): read "
+                    f"{reader.message_count} messages up to its last complete record "
+                    f"({cut.data_end} of {cut.size} bytes); `fer-bag reindex` repairs it")
         self._collect_topics()
+
+    def _recover_sqlite(self, file: Path) -> Path:
+        """A .db3 whose recording was cut mid-transaction, as SQLite recovers it."""
+        scratch = None
+        if not (os.access(file, os.W_OK) and os.access(file.parent, os.W_OK)):
+            scratch = Path(self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="fer-bag-")))
+        target, note = recover_sqlite(file, scratch)
+        if note:
+            self.cut_files.append(file)
+            self.notes.append(note)
+        return target
 
     def _decompress_files(self, files: list[Path]) -> list[Path]:
         """Per-file zstd compression (``x.mcap.zstd``): expanded into a temporary folder."""
@@ -270,9 +300,3 @@ class BagReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_bag(path: str | Path) -> BagReader:
-    """A BagReader (use it as a context manager); BagError when ``path`` is not readable."""
-    return BagReader(path)
-

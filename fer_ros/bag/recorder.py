@@ -6,9 +6,11 @@ are received with ``raw=True`` (no decode) and stamped with their receive time, 
 ``ros2 bag record``. The offered QoS of the publishers is kept in the bag.
 
 Messages are handed to one writer thread through a queue bounded to ``MAX_QUEUED_BYTES``
-(past it, messages are dropped and counted: the disk is slower than the topics). A write error
-(a full disk) stops the writer at once, the bag is closed readable with what was written (see
-writer.py), and ``record`` stops with a one-line BagRunError saying so.
+(past it, messages are dropped and counted: the disk is slower than the topics). The writer
+writes a chunk / commits a transaction every ``max_cache`` bytes and at least every
+``flush_interval`` s (then fsyncs), which bounds what a crash (SIGKILL, power cut) can lose.
+A write error (a full disk) stops the writer at once, the bag is closed readable with what was
+written (see writer.py), and ``record`` stops with a one-line BagRunError saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .errors import BagError, BagRunError
 from .qos import from_rclpy
 from .session import RosSession
 from .typestore import ensure_type, msg_class, typestore
+from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 from .writer import BagWriter
 
 # on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
@@ -64,7 +67,10 @@ def resolve_types(session: RosSession, topics: list[str], timeout: float) -> dic
 class WriterThread:
     """Owns a BagWriter: every call on it runs in this one thread (sqlite3 requires it)."""
 
-    def __init__(self, path: str | Path, storage: str, distro: str = "jazzy") -> None:
+    def __init__(self, path: str | Path, storage: str, distro: str = "jazzy",
+                 max_cache: int = DEFAULT_CACHE_BYTES,
+                 flush_interval: float = FLUSH_INTERVAL_S) -> None:
+        self.flush_interval = flush_interval
         self._queue: queue.Queue = queue.Queue()
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
@@ -72,24 +78,39 @@ class WriterThread:
         self.dropped = 0                   # messages not written: queue full or writer failed
         self._queued_bytes = 0
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, args=(path, storage, distro),
+        self._thread = threading.Thread(target=self._run, args=(path, storage, distro, max_cache),
                                         name="fer_bag_writer", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._open_error is not None:
             raise self._open_error
 
-    def _run(self, path: str | Path, storage: str, distro: str) -> None:
+    def _run(self, path: str | Path, storage: str, distro: str, max_cache: int) -> None:
         try:
-            writer = BagWriter(path, storage, distro)
+            writer = BagWriter(path, storage, distro, max_cache=max_cache)
         except BaseException as exc:  # reported by __init__ in the caller's thread
             self._open_error = exc
             return
         finally:
             self._ready.set()
         self.writer = writer
+        last_flush = time.monotonic()
         while True:
-            job, done, box, size = self._queue.get()
+            try:
+                item = self._queue.get(
+                    timeout=max(0.0, last_flush + self.flush_interval - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if time.monotonic() - last_flush >= self.flush_interval:
+                last_flush = time.monotonic()
+                if self.error is None:
+                    try:
+                        writer.flush()
+                    except BaseException as exc:
+                        self.error = str(exc)
+            if item is None:
+                continue
+            job, done, box, size = item
             with self._lock:
                 self._queued_bytes -= size
             try:
@@ -141,11 +162,13 @@ class BagRecorder:
     """Subscribes to topics and writes every message, in arrival order, to a new bag."""
 
     def __init__(self, session: RosSession, path: str | Path, storage: str = "mcap",
-                 on_message: OnMessage | None = None, distro: str = "jazzy") -> None:
+                 on_message: OnMessage | None = None, distro: str = "jazzy",
+                 max_cache: int = DEFAULT_CACHE_BYTES,
+                 flush_interval: float = FLUSH_INTERVAL_S) -> None:
         self.session, self.on_message = session, on_message
         self.path = Path(path)
         self.counts: dict[str, int] = {}
-        self._writer = WriterThread(path, storage, distro)  # BagError if the path is unusable
+        self._writer = WriterThread(path, storage, distro, max_cache, flush_interval)  # BagError if the path is unusable
         self._lock = threading.Lock()
         self._subs = []
         self._closed = False
@@ -207,7 +230,8 @@ def subscription_qos(offered: list) -> QoSProfile:
 
 def record(out_bag: str, topics: list[str], storage: str = "mcap", duration: float | None = None,
            discovery_timeout: float = 10.0, progress: bool = True,
-           distro: str = "jazzy") -> dict[str, int]:
+           distro: str = "jazzy", max_cache: int = DEFAULT_CACHE_BYTES,
+           flush_interval: float = FLUSH_INTERVAL_S) -> dict[str, int]:
     """Records until ``duration`` s pass, Ctrl-C / SIGTERM, or a write error (BagRunError
     after the bag is closed); returns messages per topic."""
     if duration is not None and duration <= 0:
@@ -217,7 +241,8 @@ def record(out_bag: str, topics: list[str], storage: str = "mcap", duration: flo
         for topic, msgtype in types.items():  # unknown types fail before the bag is created
             ensure_type(typestore(), msgtype)
             msg_class(msgtype)
-        recorder = BagRecorder(session, out_bag, storage, distro=distro)
+        recorder = BagRecorder(session, out_bag, storage, distro=distro, max_cache=max_cache,
+                               flush_interval=flush_interval)
         try:
             for topic, msgtype in types.items():
                 recorder.add(topic, msgtype)

@@ -21,7 +21,7 @@ from mcap.writer import CompressionType, Writer
 
 from .layout import Layout
 from .qos import Qos, profiles_string
-from .storage_tally import Tally
+from .storage_tally import DEFAULT_CACHE_BYTES, Tally
 
 LIBRARY = "fer_ros fer-bag (mcap python)"
 COMPRESSION = {None: CompressionType.NONE, "none": CompressionType.NONE,
@@ -74,7 +74,7 @@ class McapStorage:
     """One .mcap file; topic ids are channel ids. Not thread-safe."""
 
     def __init__(self, path: Path, layout: Layout, compression: str | None = None,
-                 chunk_size: int = 1024 * 1024) -> None:
+                 chunk_size: int = DEFAULT_CACHE_BYTES) -> None:
         self.path, self.layout = path, layout
         self._file = _CheckedFile(path)
         self._writer = Writer(self._file, chunk_size=chunk_size,
@@ -103,6 +103,16 @@ class McapStorage:
         if self._file.tell() != before:  # a chunk (holding every pending message) was written
             self.tally.commit()
         self._good = self._file.tell()
+
+    def flush(self) -> None:
+        """Writes the chunk being built (if it holds messages) and syncs the file to disk, so
+        a crash (SIGKILL, power cut) cannot lose what was written before."""
+        if not self.tally.pending:
+            return
+        self._writer.flush()
+        self.tally.commit()
+        self._good = self._file.tell()
+        os.fdatasync(self._file.fd)
 
     def close(self, metadata_yaml: str | None) -> None:
         """Writes the last chunk, the ``rosbag2`` metadata record (Jazzy) and the summary."""

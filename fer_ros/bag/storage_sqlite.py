@@ -4,22 +4,20 @@ The tables are rosbag2's (rosbag2_storage_sqlite3 ``SqliteStorage::initialize``)
 (Humble) has ``schema``, ``metadata``, ``topics(id, name, type, serialization_format,
 offered_qos_profiles)`` and ``messages(id, topic_id, timestamp, data)``; schema 4 (Jazzy) adds
 ``topics.type_description_hash`` and ``message_definitions``. Jazzy stores metadata.yaml in the
-``metadata`` table at close. Messages are committed in batches; a write error (a full disk)
-rolls back only the open batch, so ``tally`` counts what the file holds. Use from one thread.
+``metadata`` table at close. Messages are committed in transactions of ``max_cache`` bytes
+and by the recorder's flush timer; a write error (a full disk) rolls back only the open
+transaction, so ``tally`` counts what the file holds. Use from one thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from .layout import Layout
 from .qos import Qos, profiles_string
-from .storage_tally import Tally
+from .storage_tally import DEFAULT_CACHE_BYTES, Tally
 
-COMMIT_EVERY_S = 0.5
-COMMIT_EVERY_N = 500
 
 _SCHEMA = """
 CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);
@@ -40,8 +38,8 @@ _DEFINITIONS = """CREATE TABLE message_definitions(id INTEGER PRIMARY KEY,
 class SqliteStorage:
     """One .db3 file; topic ids are ``topics.id``."""
 
-    def __init__(self, path: Path, layout: Layout) -> None:
-        self.path, self.layout = path, layout
+    def __init__(self, path: Path, layout: Layout, max_cache: int = DEFAULT_CACHE_BYTES) -> None:
+        self.path, self.layout, self.max_cache = path, layout, max_cache
         jazzy = layout.sqlite_schema_version >= 4
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -52,8 +50,7 @@ class SqliteStorage:
                         (layout.sqlite_schema_version, layout.distro))
         self._types: set[str] = set()
         self.tally = Tally()
-        self._batch = 0
-        self._batch_start = time.monotonic()
+        self._batch_bytes = 0
         self.failed = False
 
     def add_topic(self, name: str, msgtype: str, msgdef: str, qos: list[Qos],
@@ -80,19 +77,21 @@ class SqliteStorage:
     def write(self, topic_id: int, stamp_ns: int, data: bytes) -> None:
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
-            self._batch_start = time.monotonic()
         self.db.execute("INSERT INTO messages (timestamp, topic_id, data) VALUES (?, ?, ?)",
                         (stamp_ns, topic_id, bytes(data)))
         self.tally.add(topic_id, stamp_ns)
-        self._batch += 1
-        if (self._batch >= COMMIT_EVERY_N
-                or time.monotonic() - self._batch_start >= COMMIT_EVERY_S):
+        self._batch_bytes += len(data)
+        if self._batch_bytes >= self.max_cache:
             self._commit()
+
+    def flush(self) -> None:
+        """Commits the open transaction (the recorder calls this on a timer)."""
+        self._commit()
 
     def _commit(self) -> None:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
-        self._batch = 0
+        self._batch_bytes = 0
         self.tally.commit()
 
     def close(self, metadata_yaml: str | None) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+DEFAULT_CACHE_BYTES = 1024 * 1024   # bytes buffered before a chunk / transaction is written
+FLUSH_INTERVAL_S = 0.5              # the recorder writes what it received this soon (a crash
+                                    # loses no more)
+
 
 class Tally:
     """``add`` per message written to the storage's buffer, ``commit`` once it is on disk."""

@@ -21,6 +21,7 @@ from .layout import FileMeta, TopicMeta, layout_for, metadata_document
 from .qos import Qos
 from .storage_mcap import COMPRESSION, McapStorage
 from .storage_sqlite import SqliteStorage
+from .storage_tally import DEFAULT_CACHE_BYTES
 from .typestore import ensure_type, typestore
 
 STORAGES = ("mcap", "sqlite3")
@@ -33,7 +34,7 @@ class BagWriter:
     """Opens ``path`` (must not exist); ``add_topic``, ``write``, then ``close``."""
 
     def __init__(self, path: str | Path, storage: str = "mcap", distro: str = "jazzy",
-                 compression: str | None = None) -> None:
+                 compression: str | None = None, max_cache: int = DEFAULT_CACHE_BYTES) -> None:
         path = Path(path)
         if storage not in STORAGES:
             raise BagError(f"unknown storage {storage!r}: use one of {', '.join(STORAGES)}")
@@ -56,8 +57,9 @@ class BagWriter:
             raise BagError(f"{path}: cannot create the bag folder: {exc.strerror}") from None
         try:
             self._reserve()
-            self._storage = (McapStorage(self.file, self.layout, compression)
-                             if storage == "mcap" else SqliteStorage(self.file, self.layout))
+            self._storage = (McapStorage(self.file, self.layout, compression, max_cache)
+                             if storage == "mcap"
+                             else SqliteStorage(self.file, self.layout, max_cache))
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise BagError(f"{path}: cannot write the bag: {exc.strerror or exc}") from None
@@ -90,6 +92,15 @@ class BagWriter:
         try:
             self._storage.write(self._ids[topic], stamp_ns, data)
         except Exception as exc:  # OSError from the file, sqlite3.Error from sqlite
+            self._fail(exc)
+            raise BagError(f"{self.path}: {self.error}") from None
+
+    def flush(self) -> None:
+        """Puts every message written so far on disk (BagError, bag closed, on a write error)."""
+        self._check()
+        try:
+            self._storage.flush()
+        except Exception as exc:
             self._fail(exc)
             raise BagError(f"{self.path}: {self.error}") from None
 

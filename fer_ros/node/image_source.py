@@ -13,14 +13,20 @@ import time
 import cv2
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from fer_ros.core.errors import FerError
 from fer_ros.node.conversions import bgr_to_image
+from fer_ros.node import shutdown
 from fer_ros.node.frame_reader import FrameReader, letterbox
+
+RCLError = rclpy_implementation.RCLError
 
 PARAMS = {  # name: (default, description)
     "input": ("", "Video file, image file, image folder or camera index (e.g. 0)"),
@@ -40,8 +46,9 @@ PARAMS = {  # name: (default, description)
 class ImageSource(Node):
     """Publishes the frames of one source at a fixed rate."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: shutdown.StopSignals | None = None) -> None:
         super().__init__("image_source")
+        self.stop = stop
         for name, (default, text) in PARAMS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=text))
         p = {name: self.get_parameter(name).value for name in PARAMS}
@@ -63,7 +70,7 @@ class ImageSource(Node):
 
     def wait_for_subscribers(self) -> bool:
         want, deadline = self.p["wait_for_subscribers"], time.monotonic() + self.p["wait_timeout_s"]
-        while self.pub.get_subscription_count() < want:
+        while self.pub.get_subscription_count() < want and not self._stopping():
             if time.monotonic() > deadline:
                 self.get_logger().error(f"no {want} subscriber(s) on {self.pub.topic_name} "
                                         f"after {self.p['wait_timeout_s']} s")
@@ -76,7 +83,7 @@ class ImageSource(Node):
         period, next_t = 1.0 / self.rate_hz, time.monotonic()
         self.get_logger().info(f"publishing {self.p['input']} on {self.pub.topic_name} "
                                f"at {self.rate_hz:.1f} Hz")
-        while rclpy.ok():
+        while rclpy.ok() and not self._stopping():
             for frame in self.reader.frames():
                 if self.p["width"] and self.p["height"]:
                     frame = letterbox(frame, self.p["width"], self.p["height"])
@@ -86,10 +93,14 @@ class ImageSource(Node):
                 next_t = max(next_t + period, time.monotonic() - period)
                 self.pub.publish(self._message(frame))
                 self.published += 1
-                if self.p["max_frames"] and self.published >= self.p["max_frames"] or not rclpy.ok():
+                if (self.p["max_frames"] and self.published >= self.p["max_frames"]
+                        or not rclpy.ok() or self._stopping()):
                     return
             if not self.p["loop"]:
                 return
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.requested
 
     def _message(self, frame) -> Image | CompressedImage:
         header = Header(frame_id=self.p["frame_id"], stamp=self.get_clock().now().to_msg())
@@ -102,22 +113,30 @@ class ImageSource(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """``image_source`` console script."""
-    rclpy.init(args=args)
+    """``image_source`` console script. SIGINT/SIGTERM stop it cleanly (exit 0, no traceback):
+    the signal only requests the stop (fer_ros.node.shutdown), so no publish runs on a
+    context that rclpy's own handler has already shut down."""
+    stop = shutdown.install()
+    stop.defer()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        node = ImageSource()
-        if node.wait_for_subscribers():
+        node = ImageSource(stop)
+        if not stop.requested and node.wait_for_subscribers():
             node.run()
-            # give best-effort/reliable transports a moment to flush the last frames
-            time.sleep(0.5)
+            if not stop.requested:
+                time.sleep(0.5)  # let best-effort/reliable transports flush the last frames
         print(f"image_source: published {node.published} frames", flush=True)
-        return 0 if node.published else 1
+        return 0 if node.published or stop.requested else 1
     except FerError as exc:
         print(f"image_source: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         return 0
+    except RCLError:
+        if stop.requested:  # rcl can fail while a stop signal is being handled
+            return 0
+        raise
     finally:
         if node is not None:
             node.reader.close()

@@ -17,12 +17,16 @@ import cv2
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.errors import ImageError
+from fer_ros.node import shutdown
 from fer_ros.node.conversions import image_to_bgr
 
 PARAMS = {
@@ -129,19 +133,27 @@ class ResultSink(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """``result_sink`` console script; prints the summary as one JSON line on exit."""
-    rclpy.init(args=args)
-    node = ResultSink()
+    """``result_sink`` console script; prints the summary as one JSON line on exit. SIGINT and
+    SIGTERM stop it cleanly (exit 0, summary written; see fer_ros.node.shutdown)."""
+    stop = shutdown.install()
+    stop.defer()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
     try:
-        while rclpy.ok() and not node.idle():
+        node = ResultSink()
+        while rclpy.ok() and not stop.requested and not node.idle():
             rclpy.spin_once(node, timeout_sec=0.1)
             node.check_ready()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        if not stop.requested:  # rcl can fail while a stop signal is being handled
+            raise
     finally:
-        summary = node.close()
-        print(json.dumps(summary), flush=True)
-        node.destroy_node()
+        if node is not None:
+            summary = node.close()
+            print(json.dumps(summary), flush=True)
+            node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
     return 0
