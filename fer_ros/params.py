@@ -138,9 +138,10 @@ SPECS: dict[str, ParamSpec] = _specs(
               choices=("ssd", "yunet", "ssd_tf")),
     ParamSpec("ssd_threshold", float, "Minimum SSD face score (ssd and ssd_tf)", 0.0, 1.0),
     ParamSpec("yunet_threshold", float, "Minimum YuNet face score", 0.0, 1.0),
-    ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph (onnxruntime can "
+    ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph: auto takes the "
+              "first installed of openvino, onnxruntime, opencv and logs which (onnxruntime can "
               "use CUDA with device cuda and onnxruntime-gpu installed)",
-              choices=("openvino", "onnxruntime", "opencv")),
+              choices=("auto", "openvino", "onnxruntime", "opencv")),
     ParamSpec("ssd_precision", str, "Form of the SSD's ONNX graph: int8 (quantised by "
               "scripts/quantize_ssd.py; faster, the same recall) or float (f32, bf16 in "
               "OpenVINO on CPUs that have it)", choices=("int8", "float")),

@@ -10,12 +10,14 @@ overlap a better box by more than ``nms_threshold`` IoU are dropped.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import cv2
 import numpy as np
 
+from .. import deps
 from .errors import ConfigError, ModelError
 from .file_checks import file_problem
 from .image_codec import ensure_bgr
@@ -31,6 +33,7 @@ SSD_ONNX = "opencv_face_detector_res10.onnx"  # made from the two above by ssd_e
 SSD_ONNX_INT8 = "ssd_res10_int8.onnx"  # SSD_ONNX quantised by scripts/quantize_ssd.py
 SSD_PRECISIONS = ("int8", "float")
 YUNET_MODEL = "face_detection_yunet_2026may.onnx"
+YUNET_OPENCV_MINIMUM = (4, 8)  # OpenCV 4.6 fails at YuNet's first forward pass
 DETECTORS = ("ssd", "yunet", "ssd_tf")
 
 
@@ -135,6 +138,22 @@ class SsdTfFaceDetector:
                            self.nms_threshold, self.min_size)
 
 
+@contextmanager
+def _opencv_log_quiet() -> Iterator[None]:
+    """OpenCV's own log held at ERROR inside the block: ``FaceDetectorYN.create`` always sets a
+    DNN target, which OpenCV 5's new graph engine answers with a WARN at every start."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(min(previous, logging.LOG_LEVEL_ERROR))
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
 class YunetFaceDetector:
     """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``, ONNX), run on the CPU.
 
@@ -150,10 +169,16 @@ class YunetFaceDetector:
     ) -> None:
         check_thresholds(score_threshold, nms_threshold, min_size)
         onnx = _existing(onnx_path, "YuNet face detector weights (.onnx)")
+        if deps.parse_version(cv2.__version__) < YUNET_OPENCV_MINIMUM:
+            need = ".".join(map(str, YUNET_OPENCV_MINIMUM))
+            raise ModelError(f"YuNet ({YUNET_MODEL}) needs OpenCV >= {need}, this is "
+                             f"{cv2.__version__}: use detector 'ssd' (with onnxruntime or "
+                             f"openvino) or pip install 'opencv-python>={need}'")
         try:
-            self._net = cv2.FaceDetectorYN.create(
-                onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
-            )
+            with _opencv_log_quiet():  # OpenCV 5 WARNs that its new engine ignores the target
+                self._net = cv2.FaceDetectorYN.create(
+                    onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
+                )
         except cv2.error as exc:
             raise ModelError(f"cannot load the YuNet face detector from {onnx}: {exc}") from exc
         self._input_size = (320, 320)

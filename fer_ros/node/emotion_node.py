@@ -32,7 +32,8 @@ from fer_msgs.msg import EmotionArray
 from fer_ros.core.drawing import draw_results
 from fer_ros.core import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
-from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
+from fer_ros.core.factory import (build_pipeline, build_smoother, detector_description,
+                                  score_threshold_param)
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown, startup_checks
 from fer_ros.node.diagnostics import diagnostic_status
@@ -40,6 +41,7 @@ from fer_ros.node.frame_stats import FrameStats
 from fer_ros.node.keyed_throttle import KeyedThrottle
 from fer_ros.node.latest_frame import LatestSlot
 from fer_ros.node.ros_params import current_values, declare_all, deferred_change_message
+from fer_ros.deps import check_required
 from fer_ros.params import SPECS, load_defaults, validate
 
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
@@ -102,7 +104,8 @@ class EmotionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {self._last_error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
-            f"models loaded in {time.monotonic() - t0:.2f} s: detector {self.params['detector']}, "
+            f"models loaded in {time.monotonic() - t0:.2f} s: detector "
+            f"{detector_description(self.params, self.pipeline.detector)}, "
             f"classifier {self.params['classifier_model']} ({len(self.pipeline.labels)} classes: "
             f"{', '.join(self.pipeline.labels)}), image conversion by {conversions.CONVERTER}")
         self._state = "inactive"
@@ -116,8 +119,12 @@ class EmotionNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._emotions_pub = self.create_publisher(EmotionArray, "emotions", 10)
         self._annotated_pub = self.create_publisher(Image, "annotated_image", qos_profile_sensor_data)
-        compressed = self.params["input_transport"] == "compressed"
-        msg_type, topic = (CompressedImage, "image_raw/compressed") if compressed else (Image, "image_raw")
+        if self.params["input_transport"] == "compressed":
+            # image_transport's convention: <the base topic, remapped> + /compressed, so
+            # `-r image_raw:=/camera/image_raw` subscribes /camera/image_raw/compressed
+            msg_type, topic = CompressedImage, self.resolve_topic_name("image_raw") + "/compressed"
+        else:
+            msg_type, topic = Image, "image_raw"
         self._sub = self.create_subscription(
             msg_type, topic, self._on_image, IMAGE_QOS,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
@@ -337,6 +344,7 @@ def main(args: list[str] | None = None) -> int:
     stop.defer()
     stderr_throttle.install()  # type support prints one line per malformed message
     try:
+        check_required()  # e.g. Debian's OpenCV or torch older than fer_ros needs
         startup_checks.init_ros(args)  # bad params files / ROS arguments: one line
     except ConfigError as exc:
         print(f"emotion_node: {exc}", file=sys.stderr)
