@@ -50,7 +50,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
                "ssd_runtime onnxruntime"),
     Dependency("openvino", "openvino", "2023.1", "", "ssd_runtime openvino (fastest on x86 CPUs)"),
     Dependency("onnx", "onnx", "1.14", "", "fer-models making the SSD's ONNX graph"),
-    Dependency("rosbags", "rosbags", "0.10", "python3-rosbags-pip", "fer-bag"),
+    Dependency("rosbags", "rosbags", "0.11", "python3-rosbags-pip", "fer-bag"),
     Dependency("mcap", "mcap", "1.1", "", "fer-bag writing .mcap bags"),
     Dependency("zstandard", "zstandard", "0.21", "", "fer-bag reading zstd-compressed bags"),
     Dependency("matplotlib", "matplotlib", "3.6", "python3-matplotlib", "fer-bag report plots"),

@@ -165,6 +165,10 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("input_transport", str, "Image input: sensor_msgs/Image or CompressedImage",
               choices=("raw", "compressed")),
     ParamSpec("autostart", bool, "Configure and activate the node on start"),
+    ParamSpec("hri_output", bool, "Also publish ROS4HRI (REP-155) face topics under "
+              "/humans/faces (needs hri_msgs and tracking; docs/ros4hri.md)"),
+    ParamSpec("hri_cropped_size", int, "Side in pixels of the /humans/faces/<id>/cropped "
+              "images", 16, 1024),
     ParamSpec("tracking", bool, "Give faces stable track ids across frames"),
     ParamSpec("track_iou_threshold", float, "Minimum box IoU to continue a track", 0.01, 1.0),
     ParamSpec("track_max_missed", int,
