@@ -114,3 +114,23 @@ def test_hri_output_needs_tracking(hri_env):
     assert err.strip().splitlines() == [
         "emotion_node: invalid parameter: hri_output needs tracking:=true (REP-155 face ids "
         "follow tracks)"]
+
+
+@pytest.mark.skipif(REAL_HRI_MSGS, reason="hri_msgs is installed here")
+def test_ros2_param_set_hri_output_is_refused_without_hri_msgs(ros):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    node = start_node(child_env(), "-p", "autostart:=false")
+    try:
+        client = ros.node.create_client(SetParameters, "/emotion_node/set_parameters")
+        assert ros.spin_until(client.service_is_ready, 60, node)
+        value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True)
+        future = client.call_async(SetParameters.Request(
+            parameters=[Parameter(name="hri_output", value=value)]))
+        assert ros.spin_until(future.done, 30, node)
+        result = future.result().results[0]
+    finally:
+        stop_process(node)
+    assert not result.successful
+    assert result.reason.startswith("hri_output needs the hri_msgs package")

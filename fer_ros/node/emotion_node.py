@@ -39,8 +39,7 @@ from fer_ros.node.diagnostics import diagnostic_status
 from fer_ros.node.frame_stats import FrameStats
 from fer_ros.node.keyed_throttle import KeyedThrottle
 from fer_ros.node.latest_frame import LatestSlot
-from fer_ros.node.outputs import Frame, Output, build_outputs
-from fer_ros.node.outputs.hri import hri_refusal
+from fer_ros.node.outputs import Frame, Output, build_outputs, refusal
 from fer_ros.node.ros_params import current_values, declare_all, deferred_change_message
 from fer_ros.deps import check_required
 from fer_ros.params import SPECS, load_defaults, validate
@@ -335,7 +334,7 @@ class EmotionNode(LifecycleNode):
 
 def _refuse_outputs(params: dict[str, Any]) -> None:
     """ConfigError (one line) when an output the parameters ask for cannot run here."""
-    problem = hri_refusal(params)
+    problem = refusal(params)
     if problem:
         raise ConfigError(problem)
 

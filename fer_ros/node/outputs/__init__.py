@@ -8,7 +8,15 @@ from typing import Any, Callable, Mapping
 
 from fer_ros.node.outputs.base import Frame, Output
 
-__all__ = ["Frame", "Output", "build_outputs"]
+__all__ = ["Frame", "Output", "build_outputs", "refusal"]
+
+
+def refusal(params: Mapping[str, Any]) -> str:
+    """"" when every output the parameters ask for can run here, else the one-line reason
+    (checked at start, at configure and on every parameter change)."""
+    from fer_ros.node.outputs.hri import hri_refusal
+
+    return hri_refusal(params)
 
 
 def build_outputs(params: Callable[[], Mapping[str, Any]]) -> list[Output]:
