@@ -80,7 +80,7 @@ def test_fer_detect_falls_back_and_says_so():
     assert "1 face: happy" in proc.stdout
     assert proc.stderr.strip().splitlines() == [
         "fer-detect: note: ssd_runtime auto -> opencv (openvino is not installed; onnxruntime "
-        "is not installed (OpenCV's importer is the slowest runtime))"]
+        "is not installed; the slowest of the three)"]
 
 
 def test_fer_bag_says_what_to_install_in_one_line(tmp_path):

@@ -198,7 +198,7 @@ def choose_runtime(device: str = "cpu") -> tuple[str, str]:
     problem = opencv_onnx_problem(cv2.__version__)
     if problem:
         raise ConfigError(f"ssd_runtime 'auto': {'; '.join(skipped)}; {problem}")
-    return "opencv", "; ".join(skipped) + " (OpenCV's importer is the slowest runtime)"
+    return "opencv", "; ".join(skipped + ["the slowest of the three"])
 
 
 def make_runtime(name: str, onnx_path: str | os.PathLike[str], threads: int = 1,
