@@ -138,9 +138,10 @@ SPECS: dict[str, ParamSpec] = _specs(
               choices=("ssd", "yunet", "ssd_tf")),
     ParamSpec("ssd_threshold", float, "Minimum SSD face score (ssd and ssd_tf)", 0.0, 1.0),
     ParamSpec("yunet_threshold", float, "Minimum YuNet face score", 0.0, 1.0),
-    ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph (onnxruntime can "
+    ParamSpec("ssd_runtime", str, "Inference runtime of the SSD's ONNX graph: auto takes the "
+              "first installed of openvino, onnxruntime, opencv and logs which (onnxruntime can "
               "use CUDA with device cuda and onnxruntime-gpu installed)",
-              choices=("openvino", "onnxruntime", "opencv")),
+              choices=("auto", "openvino", "onnxruntime", "opencv")),
     ParamSpec("ssd_precision", str, "Form of the SSD's ONNX graph: int8 (quantised by "
               "scripts/quantize_ssd.py; faster, the same recall) or float (f32, bf16 in "
               "OpenVINO on CPUs that have it)", choices=("int8", "float")),
@@ -164,6 +165,10 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("input_transport", str, "Image input: sensor_msgs/Image or CompressedImage",
               choices=("raw", "compressed")),
     ParamSpec("autostart", bool, "Configure and activate the node on start"),
+    ParamSpec("hri_output", bool, "Also publish ROS4HRI (REP-155) face topics under "
+              "/humans/faces (needs hri_msgs and tracking; docs/ros4hri.md)"),
+    ParamSpec("hri_cropped_size", int, "Side in pixels of the /humans/faces/<id>/cropped "
+              "images", 16, 1024),
     ParamSpec("tracking", bool, "Give faces stable track ids across frames"),
     ParamSpec("track_iou_threshold", float, "Minimum box IoU to continue a track", 0.01, 1.0),
     ParamSpec("track_max_missed", int,

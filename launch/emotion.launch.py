@@ -5,8 +5,10 @@ fer_ros/params.py, defaults from config/emotion.yaml); a value of the wrong type
 range stops the launch with one line naming the argument and what it accepts. Parameters
 reach the node in launch_ros's order, later ones winning: a parent launch file's
 ``SetParameter``, then ``params_file`` (only when given; it must exist), then the arguments
-that differ from their defaults. ``image`` remaps the input topic (raw and /compressed);
-``namespace`` pushes the node and its topics into a namespace. The Fast DDS large-image
+that differ from their defaults (``use_sim_time`` among them). ``image`` remaps the input
+topic (raw and /compressed); ``namespace`` pushes the node and its topics into a namespace.
+A node that exits on its own shuts the launch down, and when it failed (e.g. a model it
+cannot load: exit code 2) ``ros2 launch`` exits non-zero with one line saying so. The Fast DDS large-image
 profile is set for the node process only (``additional_env``): no global side effects; the
 camera driver's process needs it too (set it in that process's environment).
 
@@ -50,6 +52,8 @@ def argument_specs() -> list[tuple[str, str, str, list[str] | None]]:
          "best-effort 640x480 frames are lost between the two",
          ["true", "false"]),
         ("log_level", "info", "Logging level", ["debug", "info", "warn", "error"]),
+        ("use_sim_time", "false", "Take time from /clock (a bag replay or a simulator), "
+         "not the system clock", ["true", "false"]),
     ]
     for name, spec in SPECS.items():
         default = defaults[name]
@@ -78,13 +82,36 @@ def node_parameters(values: dict[str, str]) -> list:
     params_file = values["params_file"]
     if params_file and not Path(params_file).is_file():
         errors.append(f"launch argument params_file:={params_file!r}: no such file")
+    if values["use_sim_time"] != defaults["use_sim_time"]:  # rclpy's own parameter
+        overrides["use_sim_time"] = values["use_sim_time"] == "true"
     if errors:
         raise ValueError("; ".join(errors))
     return ([params_file] if params_file else []) + [overrides]
 
 
+class NodeFailed(RuntimeError):
+    """Raised from the node's exit handler: launch logs it in one line and exits with 1."""
+
+
+def node_exit_actions(name: str, returncode: int, shutting_down: bool) -> list:
+    """What the launch does when the node process ends: nothing while the launch is already
+    shutting down; Shutdown after a clean exit; NodeFailed after a failure (launch catches
+    the exception, logs "Caught exception in launch ...: <message>", shuts down and makes
+    ``ros2 launch`` exit with 1: a ``Shutdown`` alone would exit 0)."""
+    if shutting_down:
+        return []
+    if returncode != 0:
+        raise NodeFailed(f"{name} exited with code {returncode} (its log above says why); "
+                         "shutting down the launch")
+    from launch.actions import Shutdown
+
+    return [Shutdown(reason=f"{name} exited")]
+
+
 def _node_action(context, *args, **kwargs):
     """Build the Node once argument values are known."""
+    from launch.actions import RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
@@ -94,7 +121,7 @@ def _node_action(context, *args, **kwargs):
         profile = str(_share_dir() / "config" / "fastdds_large_images.xml")
         env = {"FASTRTPS_DEFAULT_PROFILES_FILE": profile, "FASTDDS_DEFAULT_PROFILES_FILE": profile}
     image = value["image"]
-    return [Node(
+    node = Node(
         package="fer_ros",
         executable="emotion_node",
         name=value["node_name"],
@@ -105,7 +132,10 @@ def _node_action(context, *args, **kwargs):
         arguments=["--ros-args", "--log-level", value["log_level"]],
         output="screen",
         emulate_tty=True,
-    )]
+    )
+    on_exit = OnProcessExit(target_action=node, on_exit=lambda event, ctx: node_exit_actions(
+        value["node_name"], event.returncode, ctx.is_shutdown))
+    return [node, RegisterEventHandler(on_exit)]
 
 
 def generate_launch_description():

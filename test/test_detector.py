@@ -186,3 +186,17 @@ def test_postprocess_clamps_filters_and_suppresses():
     assert [d.box for d in dets] == [Box(0, 0, 50, 60), Box(55, 5, 40, 40)]
     assert [round(d.score, 2) for d in dets] == [0.9, 0.7]
     assert postprocess(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 10, 10, 0.5, 0.3, 0) == []
+
+
+def test_yunet_starts_without_opencv_warnings():
+    """OpenCV 5's new graph engine WARNs `setPreferableTarget ... not supported` when
+    FaceDetectorYN sets its target: the node printed it at every start."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\nfrom fer_ros.core.detector import make_detector\n"
+            "d = make_detector('yunet')\nprint(len(d.detect(np.zeros((240, 320, 3), np.uint8))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "0\n", proc.stderr
+    assert "WARN" not in proc.stderr and "setPreferableTarget" not in proc.stderr, proc.stderr

@@ -16,7 +16,8 @@ import pytest
 from fer_ros.params import SPECS, load_defaults
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "emotion.launch.py"
-EXTRA_ARGS = {"image", "namespace", "node_name", "params_file", "use_fastdds_profile", "log_level"}
+EXTRA_ARGS = {"image", "namespace", "node_name", "params_file", "use_fastdds_profile", "log_level",
+              "use_sim_time"}
 
 
 def load_launch_module():
@@ -251,3 +252,48 @@ def test_real_ros2_launch_from_a_parent_with_set_parameter(ros, tmp_path):
     assert launch.returncode == 0, out
     assert "process has finished cleanly" in out, out
     assert "Traceback" not in out and "[ERROR]" not in out, out
+
+
+def test_use_sim_time_is_passed_only_when_set():
+    module = load_launch_module()
+    assert module.node_parameters({**default_values(), "use_sim_time": "true"}) == [
+        {"use_sim_time": True}]
+    assert module.node_parameters(default_values()) == [{}]  # a parent's SetParameter wins
+
+
+def test_a_failed_node_fails_the_launch_and_a_shutdown_does_not():
+    module = load_launch_module()
+    with pytest.raises(module.NodeFailed, match="^emotion_node exited with code 2 "):
+        module.node_exit_actions("emotion_node", 2, shutting_down=False)
+    assert module.node_exit_actions("emotion_node", -15, shutting_down=True) == []
+
+
+def test_real_ros2_launch_exits_non_zero_when_the_node_cannot_start():
+    pytest.importorskip("ros2launch", reason="ros2launch is not installable from wheels here")
+    failed = run_ros2("launch", "fer_ros", "emotion.launch.py", "classifier_model:=/absent.pt")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert "configure failed: classifier checkpoint not found: /absent.pt" in out
+    assert "emotion_node exited with code 2" in out and "Traceback" not in out
+
+
+def test_real_ros2_launch_use_sim_time_reaches_the_node(ros):
+    pytest.importorskip("ros2launch", reason="ros2launch is not installable from wheels here")
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import child_env
+
+    code = "import sys; from ros2cli.cli import main; sys.exit(main())"
+    launch = subprocess.Popen([sys.executable, "-c", code, "launch", "fer_ros",
+                               "emotion.launch.py", "use_sim_time:=true", "autostart:=false",
+                               "node_name:=launched"], env=child_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        got = get_parameters(ros, "launched", ["use_sim_time"], launch)
+    finally:
+        launch.send_signal(signal.SIGINT)
+        out, _ = launch.communicate(timeout=30)
+    assert got == {"use_sim_time": True}
+    assert launch.returncode == 0, out

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..deps import missing_module_message
 from .errors import BagError
 from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 
@@ -302,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     except BagError as exc:
         print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:  # an optional package (rosbags, mcap, ...) is missing
+        message = missing_module_message(exc)
+        if message is None:
+            raise
+        print(f"{PROG} {args.command}: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130

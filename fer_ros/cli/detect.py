@@ -31,6 +31,7 @@ from ..core.image_codec import check_size, decode_image_file
 from ..core.factory import build_pipeline, score_threshold_param
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
+from ..deps import check_required
 from ..node.process import native_log
 from ..progress import Progress
 from ..params import load_defaults, validate
@@ -62,7 +63,7 @@ def parse_args(argv: list[str] | None, defaults: dict[str, Any]) -> argparse.Nam
                    help="detector score threshold 0..1 (default: the detector's own, "
                         f"ssd {defaults['ssd_threshold']}, yunet {defaults['yunet_threshold']})")
     p.add_argument("--runtime", default=defaults["ssd_runtime"],
-                   help=f"runtime of the SSD: openvino, onnxruntime or opencv "
+                   help=f"runtime of the SSD: auto, openvino, onnxruntime or opencv "
                         f"(default {defaults['ssd_runtime']})")
     p.add_argument("--precision", default=defaults["ssd_precision"],
                    help=f"form of the SSD: int8 or float (default {defaults['ssd_precision']})")
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     native_log.install()  # a corrupt image is one line of ours, not libjpeg's
     try:
+        check_required()  # e.g. Debian's OpenCV or torch older than fer_ros needs
         defaults = load_defaults()
     except FerError as exc:
         _error(str(exc))
@@ -228,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             chosen[score_threshold_param(args.detector)] = args.threshold
         params = {**defaults, **validate(chosen)}
         pipeline = build_pipeline(params)
+        choice = getattr(getattr(pipeline.detector, "runtime", None), "choice", "")
+        if choice.startswith("auto") and not choice.startswith("auto -> openvino"):
+            print(f"fer-detect: note: ssd_runtime {choice}", file=sys.stderr)  # a fallback
         pipeline.warm_up()  # first frame not slow; refuses a model with non-finite outputs
         if args.annotate:
             args.annotate.mkdir(parents=True, exist_ok=True)

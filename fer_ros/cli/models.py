@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ..core import model_files as mf
+from ..deps import missing_module_message
 from ..core.errors import FerError, ModelError
 
 
@@ -115,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FerError, OSError) as exc:
         print(f"fer-models: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # e.g. onnx, to make the SSD's ONNX graph
+        message = missing_module_message(exc)
+        if message is None:
+            raise
+        print(f"fer-models: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -47,6 +47,17 @@ def build_detector(params: Mapping[str, Any]) -> FaceDetector:
     )
 
 
+def detector_description(params: Mapping[str, Any], detector: object) -> str:
+    """The detector in a few words for the start-up log, with the SSD runtime that runs it and,
+    when ``auto`` chose it, why: "ssd (int8, ssd_runtime auto -> onnxruntime (openvino is not
+    installed))"."""
+    runtime = getattr(detector, "runtime", None)
+    if params["detector"] != "ssd" or runtime is None:
+        return params["detector"]
+    return (f"ssd ({params['ssd_precision']}, ssd_runtime "
+            f"{getattr(runtime, 'choice', getattr(runtime, 'name', '?'))})")
+
+
 def build_classifier(params: Mapping[str, Any]) -> FaceClassifier:
     """The expression classifier the parameters describe."""
     return EmotionClassifier(

@@ -3,11 +3,15 @@
 A runtime takes the (1, 3, H, W) float32 blob and returns the graph's ``loc`` (P, 4) and
 ``conf`` (P, 2) arrays. Which to use is the ``ssd_runtime`` parameter:
 
-- ``openvino`` (default): OpenVINO on the CPU; bf16 where the CPU has it (AVX512-BF16/AMX),
+- ``auto`` (default): the first of openvino, onnxruntime, opencv that can run here (a
+  ``rosdep install`` gives onnxruntime but not openvino, which has no rosdep key); the chosen
+  runtime's ``choice`` says which and why, and the node logs it.
+- ``openvino``: OpenVINO on the CPU; bf16 where the CPU has it (AVX512-BF16/AMX),
   otherwise f32. Fastest here (benchmarks/detector_recall.py prints the ratios).
 - ``onnxruntime``: ONNX Runtime; takes the CUDA execution provider when ``device`` is cuda and
   an onnxruntime build with CUDA is installed (else says so and refuses).
-- ``opencv``: OpenCV's own ONNX importer: no extra package, slowest.
+- ``opencv``: OpenCV's own ONNX importer: no extra package, slowest; OpenCV >= 4.8 (4.6, Ubuntu
+  24.04's, parses neither the int8 graph's DequantizeLinear nor the float graph's ReduceSum).
 
 Each runtime is pinned to ``threads`` CPU threads (1 by default: several busy processes share
 the cores of a robot, and one thread per process is the robust choice).
@@ -15,38 +19,29 @@ the cores of a robot, and one thread per process is the robust choice).
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from .. import deps
 from .errors import ConfigError, ModelError
 
-RUNTIMES = ("openvino", "onnxruntime", "opencv")
+RUNTIMES = ("auto", "openvino", "onnxruntime", "opencv")
+OPENCV_ONNX_MINIMUM = (4, 8)  # the oldest OpenCV whose ONNX importer reads the SSD's graphs
 
 
 class SsdRuntime(Protocol):
     """Runs the SSD graph on one blob."""
 
     name: str
+    choice: str
 
     def __call__(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 _CORE = None
-
-
-def _import_for(runtime: str, package: str) -> Any:
-    """``package``, imported lazily (each runtime is optional), or a one-line ConfigError
-    naming the runtimes to use instead."""
-    try:
-        return importlib.import_module(package)
-    except ImportError as exc:
-        others = " or ".join(f"'{r}'" for r in RUNTIMES if r != runtime)
-        raise ConfigError(f"ssd_runtime '{runtime}' needs the {package} package ({exc}); "
-                          f"use ssd_runtime {others}") from None
 
 
 def _openvino_core(ov):
@@ -64,11 +59,16 @@ class OpenVinoRuntime:
     full pass and the close-up pass)."""
 
     name = "openvino"
+    choice = "openvino"  # what the node logs (make_runtime sets it for auto)
     MAX_SHAPES = 4
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  precision: str = "bf16") -> None:
-        ov = _import_for("openvino", "openvino")
+        ov, why = deps.load_optional("openvino")
+        if ov is None:
+            raise ConfigError(f"ssd_runtime 'openvino': openvino {why} "
+                              f"({deps.install_hint(deps.BY_MODULE['openvino'])}); "
+                              "use ssd_runtime 'auto', 'onnxruntime' or 'opencv'")
         self._core = _openvino_core(ov)
         try:
             self._model = self._core.read_model(str(onnx_path))
@@ -106,10 +106,15 @@ class OnnxRuntimeRuntime:
     """ONNX Runtime inference (CPU, or CUDA with an onnxruntime build that has it)."""
 
     name = "onnxruntime"
+    choice = "onnxruntime"  # what the node logs (make_runtime sets it for auto)
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  device: str = "cpu") -> None:
-        ort = _import_for("onnxruntime", "onnxruntime")
+        ort, why = deps.load_optional("onnxruntime")
+        if ort is None:
+            raise ConfigError(f"ssd_runtime 'onnxruntime': onnxruntime {why} "
+                              f"({deps.install_hint(deps.BY_MODULE['onnxruntime'])}); "
+                              "use ssd_runtime 'auto', 'openvino' or 'opencv'")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -135,10 +140,14 @@ class OpenCvRuntime:
     """OpenCV's DNN module with its ONNX importer (works without the TensorFlow importer)."""
 
     name = "opencv"
+    choice = "opencv"  # what the node logs (make_runtime sets it for auto)
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1) -> None:
         import cv2
 
+        problem = opencv_onnx_problem(cv2.__version__)
+        if problem:
+            raise ConfigError(f"ssd_runtime 'opencv': {problem}")
         try:
             self._net = cv2.dnn.readNetFromONNX(str(onnx_path))
         except cv2.error as exc:
@@ -158,9 +167,49 @@ class OpenCvRuntime:
         return np.asarray(loc).reshape(-1, 4), np.asarray(conf).reshape(-1, 2)
 
 
+def opencv_onnx_problem(version: str) -> str:
+    """"" when this OpenCV's ONNX importer reads the SSD's graphs, else what to do instead."""
+    have = deps.parse_version(version)
+    if not have or have >= OPENCV_ONNX_MINIMUM:
+        return ""
+    need = ".".join(map(str, OPENCV_ONNX_MINIMUM))
+    return (f"OpenCV {version} cannot read the SSD's ONNX graph (needs OpenCV >= {need}): "
+            f"pip install '{deps.BY_MODULE['onnxruntime'].pip_requirement}' (or openvino, or "
+            f"'opencv-python>={need}'), or use detector 'ssd_tf'")
+
+
+def choose_runtime(device: str = "cpu") -> tuple[str, str]:
+    """What ``auto`` picks: (runtime name, why), the first of openvino (CPU only), onnxruntime,
+    opencv that can run here; ConfigError in one line when none can."""
+    import cv2
+
+    skipped = []
+    if device == "cpu":
+        ov, why = deps.load_optional("openvino")
+        if ov is not None:
+            return "openvino", "openvino is installed"
+        skipped.append(f"openvino {why}")
+    else:
+        skipped.append(f"openvino runs on the CPU only (device {device})")
+    ort, why = deps.load_optional("onnxruntime")
+    if ort is not None:
+        return "onnxruntime", "; ".join(skipped)
+    skipped.append(f"onnxruntime {why}")
+    problem = opencv_onnx_problem(cv2.__version__)
+    if problem:
+        raise ConfigError(f"ssd_runtime 'auto': {'; '.join(skipped)}; {problem}")
+    return "opencv", "; ".join(skipped + ["the slowest of the three"])
+
+
 def make_runtime(name: str, onnx_path: str | os.PathLike[str], threads: int = 1,
                  device: str = "cpu") -> SsdRuntime:
-    """The runtime called ``name`` (one of :data:`RUNTIMES`)."""
+    """The runtime called ``name`` (one of :data:`RUNTIMES`); its ``choice`` attribute says
+    which runtime runs and, for ``auto``, why."""
+    if name == "auto":
+        chosen, why = choose_runtime(device)
+        runtime = make_runtime(chosen, onnx_path, threads, device)
+        runtime.choice = f"auto -> {chosen}" + (f" ({why})" if why else "")
+        return runtime
     if name == "openvino":
         if device != "cpu":
             raise ConfigError(f"ssd_runtime 'openvino' runs on the CPU here; for device "

@@ -4,16 +4,36 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Iterator
 
 import cv2
 import numpy as np
 
+from .. import deps
 from .detector_base import DetectorOptions, FaceDetector, existing_file, postprocess, thresholds
 from .errors import ModelError
 from .image_codec import ensure_bgr
 from .types import Detection
 
 YUNET_MODEL = "face_detection_yunet_2026may.onnx"  # the manifest's "yunet" entry
+YUNET_OPENCV_MINIMUM = (4, 8)  # OpenCV 4.6 fails at YuNet's first forward pass
+
+
+@contextmanager
+def _opencv_log_quiet() -> Iterator[None]:
+    """OpenCV's own log held at ERROR inside the block: ``FaceDetectorYN.create`` always sets a
+    DNN target, which OpenCV 5's new graph engine answers with a WARN at every start."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(min(previous, logging.LOG_LEVEL_ERROR))
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
 
 
 class YunetFaceDetector:
@@ -27,10 +47,16 @@ class YunetFaceDetector:
         score_threshold, nms_threshold, min_size = thresholds(
             score_threshold, nms_threshold, min_size, "yunet_threshold")
         onnx = existing_file(onnx_path, "YuNet face detector weights (.onnx)")
+        if deps.parse_version(cv2.__version__) < YUNET_OPENCV_MINIMUM:
+            need = ".".join(map(str, YUNET_OPENCV_MINIMUM))
+            raise ModelError(f"YuNet ({YUNET_MODEL}) needs OpenCV >= {need}, this is "
+                             f"{cv2.__version__}: use detector 'ssd' (with onnxruntime or "
+                             f"openvino) or pip install 'opencv-python>={need}'")
         try:
-            self._net = cv2.FaceDetectorYN.create(
-                onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
-            )
+            with _opencv_log_quiet():  # OpenCV 5 WARNs that its new engine ignores the target
+                self._net = cv2.FaceDetectorYN.create(
+                    onnx, "", (320, 320), float(score_threshold), float(nms_threshold), 5000
+                )
         except cv2.error as exc:
             raise ModelError(f"cannot load the YuNet face detector from {onnx}: {exc}") from exc
         self._input_size = (320, 320)

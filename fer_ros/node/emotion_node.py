@@ -1,4 +1,6 @@
-"""The emotion node: camera images in, fer_msgs/EmotionArray and an annotated image out.
+"""The emotion node: camera images in, fer_msgs/EmotionArray and an annotated image out
+(and, with ``hri_output``, ROS4HRI face topics: the outputs are modules under
+fer_ros/node/outputs/ behind one interface).
 
 A lifecycle node. ``configure`` loads and checks the models; ``activate`` subscribes and
 starts the worker. With ``autostart`` (default) it does both on start, so a plain run works.
@@ -23,23 +25,23 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
-from fer_msgs.msg import EmotionArray
-from fer_ros.core.drawing import draw_results
 from fer_ros.node.process import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
-from fer_ros.core.factory import build_pipeline, build_smoother, score_threshold_param
+from fer_ros.core.factory import (build_pipeline, build_smoother, detector_description,
+                                  score_threshold_param)
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown, startup_checks
 from fer_ros.node.diagnostics import diagnostic_status
 from fer_ros.node.frame_stats import FrameStats
 from fer_ros.node.keyed_throttle import KeyedThrottle
 from fer_ros.node.latest_frame import LatestSlot
+from fer_ros.node.outputs import Frame, Output, build_outputs, refusal
 from fer_ros.node.ros_params import current_values, declare_all, deferred_change_message
+from fer_ros.deps import check_required
 from fer_ros.params import SPECS, load_defaults, validate
 
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
@@ -71,6 +73,7 @@ class EmotionNode(LifecycleNode):
         declare_all(self, load_defaults())
         startup_checks.warn_unknown_overrides(self)  # e.g. a misspelt -p name
         self.params = validate(current_values(self))  # ConfigError: refused at start
+        _refuse_outputs(self.params)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.pipeline: EmotionPipeline | None = None
         self.stats = FrameStats()
@@ -79,7 +82,8 @@ class EmotionNode(LifecycleNode):
         self._generation = 0  # a worker runs while its generation is current
         self._publish_lock = threading.Lock()  # the worker's publishing vs deactivate
         self._in_frame = threading.Event()  # set while the worker processes a frame
-        self._sub = self._emotions_pub = self._annotated_pub = None
+        self._sub = None
+        self._outputs: list[Output] = []  # built at activate: emotions, annotated image, ...
         self._state = "unconfigured"
         self._last_error = ""
         self._bad_throttle = KeyedThrottle(WARN_THROTTLE_S)  # one warning per encoding / format
@@ -92,6 +96,7 @@ class EmotionNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self.params = validate(current_values(self))
+            _refuse_outputs(self.params)
             t0 = time.monotonic()
             pipeline = build_pipeline(self.params)
             pipeline.warm_up()  # also checks the classifier gives finite probabilities
@@ -102,7 +107,8 @@ class EmotionNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {self._last_error}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
-            f"models loaded in {time.monotonic() - t0:.2f} s: detector {self.params['detector']}, "
+            f"models loaded in {time.monotonic() - t0:.2f} s: detector "
+            f"{detector_description(self.params, self.pipeline.detector)}, "
             f"classifier {self.params['classifier_model']} ({len(self.pipeline.labels)} classes: "
             f"{', '.join(self.pipeline.labels)}), image conversion by {conversions.CONVERTER}")
         self._state = "inactive"
@@ -114,10 +120,16 @@ class EmotionNode(LifecycleNode):
             self.get_logger().error(f"cannot activate: {busy}")
             self._last_error = busy
             return TransitionCallbackReturn.FAILURE
-        self._emotions_pub = self.create_publisher(EmotionArray, "emotions", 10)
-        self._annotated_pub = self.create_publisher(Image, "annotated_image", qos_profile_sensor_data)
-        compressed = self.params["input_transport"] == "compressed"
-        msg_type, topic = (CompressedImage, "image_raw/compressed") if compressed else (Image, "image_raw")
+        outputs = build_outputs(lambda: self.params)
+        for output in outputs:
+            output.open(self)
+        self._outputs = outputs
+        if self.params["input_transport"] == "compressed":
+            # image_transport's convention: <the base topic, remapped> + /compressed, so
+            # `-r image_raw:=/camera/image_raw` subscribes /camera/image_raw/compressed
+            msg_type, topic = CompressedImage, self.resolve_topic_name("image_raw") + "/compressed"
+        else:
+            msg_type, topic = Image, "image_raw"
         self._sub = self.create_subscription(
             msg_type, topic, self._on_image, IMAGE_QOS,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
@@ -128,11 +140,10 @@ class EmotionNode(LifecycleNode):
                                         name=WORKER_NAME, daemon=True)
         self._worker.start()
         self._state = "active"
-        outputs = self._emotions_pub.topic_name
-        if self.params["publish_annotated"]:
-            outputs += f" and {self._annotated_pub.topic_name}"
+        topics = [topic for output in outputs for topic in output.topics()]
         self.get_logger().info(f"waiting for {msg_type.__name__} on {self._sub.topic_name}; "
-                               f"publishing {outputs} ({WORKER_NAME} threads: {workers_alive()})")
+                               f"publishing {', '.join(topics)} ({WORKER_NAME} threads: "
+                               f"{workers_alive()})")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -143,10 +154,10 @@ class EmotionNode(LifecycleNode):
         if self._sub is not None:
             self.destroy_subscription(self._sub)
         with self._publish_lock:  # the stopping worker no longer publishes (generation)
-            for pub in (self._emotions_pub, self._annotated_pub):
-                if pub is not None:
-                    self.destroy_publisher(pub)
-            self._sub = self._emotions_pub = self._annotated_pub = None
+            for output in self._outputs:
+                output.close(self)
+            self._sub = None
+            self._outputs = []
         self._state = "inactive"
         return super().on_deactivate(state)
 
@@ -231,25 +242,21 @@ class EmotionNode(LifecycleNode):
             bgr = conversions.image_to_bgr(msg)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         results = pipeline.process(bgr, stamp_s=stamp if stamp > 0 else None)
-        emotions = conversions.results_to_msg(results, pipeline.labels, msg.header)
-        # deactivate bumps the generation, then destroys the publishers, under this lock
+        frame = Frame(msg.header, bgr, results, pipeline.labels)
+        # deactivate bumps the generation, then closes the outputs, under this lock; each
+        # output renders outside it (drawing, cropping) and publishes under it
         with self._publish_lock:
-            if generation != self._generation or self._emotions_pub is None:
+            if generation != self._generation or not self._outputs:
                 self.stats.on_abandoned()  # deactivated meanwhile: nobody to answer
                 return
-            annotated_pub = self._annotated_pub
-            if not (self.params["publish_annotated"] and annotated_pub is not None
-                    and annotated_pub.get_subscription_count() > 0):
-                annotated_pub = None
-        annotated = (conversions.bgr_to_image(draw_results(bgr, results), msg.header)
-                     if annotated_pub is not None else None)
+            wanted = [output for output in self._outputs if output.wanted()]
+        rendered = [(output, output.render(frame)) for output in wanted]
         with self._publish_lock:
             if generation != self._generation:
                 self.stats.on_abandoned()
                 return
-            self._emotions_pub.publish(emotions)
-            if annotated is not None:
-                annotated_pub.publish(annotated)
+            for output, messages in rendered:
+                output.send(messages)
         self.stats.on_processed((time.perf_counter() - t0) * 1000.0, len(results))
 
     def _on_incompatible_qos(self, info: Any) -> None:
@@ -264,6 +271,7 @@ class EmotionNode(LifecycleNode):
         ours = {p.name: p.value for p in changes if p.name in SPECS}
         try:
             checked = validate(ours)
+            _refuse_outputs({**self.params, **checked})
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         live = LIVE_PARAMS
@@ -324,6 +332,13 @@ class EmotionNode(LifecycleNode):
             self.get_logger().error(f"diagnostics failed: {exc}", throttle_duration_sec=30.0)
 
 
+def _refuse_outputs(params: dict[str, Any]) -> None:
+    """ConfigError (one line) when an output the parameters ask for cannot run here."""
+    problem = refusal(params)
+    if problem:
+        raise ConfigError(problem)
+
+
 def workers_alive() -> int:
     """How many worker threads of this process are alive (never more than one)."""
     return sum(t.name == WORKER_NAME and t.is_alive() for t in threading.enumerate())
@@ -337,6 +352,7 @@ def main(args: list[str] | None = None) -> int:
     stop.defer()
     stderr_throttle.install()  # type support prints one line per malformed message
     try:
+        check_required()  # e.g. Debian's OpenCV or torch older than fer_ros needs
         startup_checks.init_ros(args)  # bad params files / ROS arguments: one line
     except ConfigError as exc:
         print(f"emotion_node: {exc}", file=sys.stderr)
