@@ -148,7 +148,7 @@ def _node(name: str) -> list[str]:
 
 
 # on the server: the node's last diagnostics values (frames received / skipped, processing
-# time), printed as one JSON line on SIGINT; tells transport losses from frames the node skipped
+# time), printed as one JSON line on SIGTERM; tells transport losses from frames the node skipped
 _DIAG_LISTENER = """
 import json, signal, rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -159,7 +159,8 @@ def keep(msg):
         if "emotion" in status.name:
             last.update({kv.key: kv.value for kv in status.values})
 node.create_subscription(DiagnosticArray, "/diagnostics", keep, 10)
-signal.signal(signal.SIGINT, lambda *a: (print(json.dumps(last), flush=True), exit(0)))
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, lambda *a: (print(json.dumps(last), flush=True), exit(0)))
 rclpy.spin(node)
 """
 
@@ -177,29 +178,33 @@ def _wait_line(proc: subprocess.Popen[str], pipe, text: str, timeout: float,
     return False
 
 
-def run_camera_to_server(hosts: TwoHosts, env: dict[str, str], video: str, out_dir: str,
-                         frames: int, transport: str = "raw",
+def run_camera_to_server(robot: Side, server: Side, env: dict[str, str], video: str,
+                         out_dir: str, frames: int, transport: str = "raw",
                          node_params: dict | None = None, fps: float = 30.0,
-                         while_running: Callable[[], object] | None = None) -> dict:
-    """The issue's setup: emotion_node on the server; result_sink, then image_source (``frames``
-    of ``video`` letterboxed to 640x480 at ``fps``, ``transport`` raw or compressed) on the
-    robot. Returns result_sink's summary plus ``frames_in`` (published) and the path of its
-    results.jsonl. ``while_running`` is called once all three run. Raises RuntimeError with the logs when a process fails."""
+                         while_running: Callable[[], object] | None = None,
+                         node_prefix: tuple[str, ...] = ()) -> dict:
+    """The off-board setup: emotion_node on ``server``; result_sink, then image_source
+    (``frames`` of ``video`` letterboxed to 640x480 at ``fps``, ``transport`` raw or
+    compressed) on ``robot`` (the same Side for a same-host run). Returns result_sink's summary
+    plus ``frames_in`` (published), ``node`` (the node's last diagnostics values) and
+    ``results`` (path of results.jsonl). ``while_running`` is called once all three run; ``node_prefix`` goes
+    before the node's command (e.g. ``("nice", "-n", "-10")``).
+    Raises RuntimeError with the logs when a process fails."""
     log: list[str] = []
-    node = hosts.server.popen(_node("emotion_node") + ros_args(
+    node = server.popen([*node_prefix, *_node("emotion_node")] + ros_args(
         {"input_transport": transport, "diagnostics_period_s": 0.5, **(node_params or {})}), env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not _wait_line(node, node.stderr, "waiting for", 120, log):
         raise RuntimeError("emotion_node did not start:\n" + "".join(log))
     threading.Thread(target=lambda: [log.append(x) for x in node.stderr], daemon=True).start()
-    diag = hosts.server.popen([sys.executable, "-c", _DIAG_LISTENER], env,
+    diag = server.popen([sys.executable, "-c", _DIAG_LISTENER], env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    sink = hosts.robot.popen(_node("result_sink") + ros_args(
+    sink = robot.popen(_node("result_sink") + ros_args(
         {"out_dir": out_dir, "idle_timeout_s": 2.0, "record_video": False}), env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not _wait_line(sink, sink.stdout, "result_sink: ready", 60, log):
         raise RuntimeError("result_sink did not match the node across hosts:\n" + "".join(log))
-    source = hosts.robot.popen(_node("image_source") + ros_args(
+    source = robot.popen(_node("image_source") + ros_args(
         {"input": video, "fps": fps, "width": 640, "height": 480, "max_frames": frames,
          "transport": transport, "wait_for_subscribers": 1}), env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -210,13 +215,21 @@ def run_camera_to_server(hosts: TwoHosts, env: dict[str, str], video: str, out_d
         raise RuntimeError(f"image_source failed ({source.returncode}):\n{src_err}")
     sink_out, sink_err = sink.communicate(timeout=60)
     time.sleep(1.0)  # one more diagnostics period
-    diag.send_signal(signal.SIGINT)
+    # SIGTERM, not SIGINT: a caller started in the background (``cmd &``) passes SIGINT ignored
+    diag.send_signal(signal.SIGTERM)
     diag_out, _ = diag.communicate(timeout=20)
-    node.send_signal(signal.SIGINT)
-    node.wait(timeout=20)
+    node.send_signal(signal.SIGTERM)
+    try:
+        node_exit: int | None = node.wait(timeout=20)
+    except subprocess.TimeoutExpired:  # reported, not raised: the run's numbers are in
+        node.kill()
+        node_exit = None
+        print("two_hosts: emotion_node still running 20 s after SIGTERM; its log ends:\n"
+              + "".join(log[-20:]), file=sys.stderr)
     summary = json.loads(sink_out.strip().splitlines()[-1])
     lines = diag_out.strip().splitlines()
     summary["node"] = json.loads(lines[-1]) if lines else {}
     summary["frames_in"] = int(src_out.strip().split()[-2])
     summary["results"] = os.path.join(out_dir, "results.jsonl")
+    summary["node_exit"] = node_exit
     return summary
