@@ -14,7 +14,7 @@ the node's processing time per frame, and the load average while the row ran. Th
 CPU job: on a loaded machine "answered" and latency say more about the CPU than the transport.
 
 Usage: sudo .venv/bin/python benchmarks/offboard_transports.py [--frames 464] [--runs 1]
-       [--only NAME ...] [-p detector:=yunet ...] [--node-nice -10]
+       [--only NAME ...] [-p detector:=yunet ...] [--echo]
 """
 
 from __future__ import annotations
@@ -79,15 +79,14 @@ def run_option(name: str, args: argparse.Namespace) -> str:
         server = two.server if hosts == 2 else two.robot
         s = run_camera_to_server(two.robot, server, option_env(profile, builtin, hosts),
                                  str(args.video), out, args.frames, transport, args.node_params,
-                                 node_prefix=("nice", "-n", str(args.node_nice)) if args.node_nice
-                                 else ())
+                                 echo=args.echo)
     load = (load0 + os.getloadavg()[0]) / 2
     n, node = s["frames_in"], s["node"]
     received = int(node.get("frames_received", 0))
+    processing = f"{float(node['processing_ms_p50']):.0f} ms" if "processing_ms_p50" in node else "-"
     return (f"| {title} | {s['frames_out']} ({s['frames_out'] / n:.0%}) | "
             f"{received} ({received / n:.0%}) | {s['latency_ms']['p50']:.0f} / "
-            f"{s['latency_ms']['p95']:.0f} ms | {float(node.get('processing_ms_p50', 0)):.0f} ms"
-            f" | {load:.1f} |")
+            f"{s['latency_ms']['p95']:.0f} ms | {processing} | {load:.1f} |")
 
 
 def main() -> int:
@@ -99,9 +98,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(OPTIONS), help="these options only")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="emotion_node parameter, e.g. -p detector:=yunet")
-    parser.add_argument("--node-nice", type=int, default=0, help="run the node at this nice "
-                        "value (e.g. -10: on a busy machine, stands in for a server whose CPU is "
-                        "the node's own)")
+    parser.add_argument("--echo", action="store_true", help="the transport alone: the server "
+                        "answers each image at once with its header (no face work), so answered "
+                        "and latency show what DDS delivers when the server's CPU keeps up")
     args = parser.parse_args()
     args.node_params = dict(p.split(":=", 1) for p in args.param)
     # SIGTERM unwinds through TwoHosts.__exit__: no namespace or process is left behind
@@ -114,7 +113,7 @@ def main() -> int:
         print(f"offboard_transports: {args.video}: no such video", file=sys.stderr)
         return 2
     print(f"{args.frames} frames of {args.video.name}, 640x480 at 30 Hz; node parameters "
-          f"{args.node_params or 'defaults'}; node nice {args.node_nice}; "
+          f"{'header echo instead of emotion_node' if args.echo else args.node_params or 'defaults'}; "
           f"{os.cpu_count()} CPUs\n")
     print(f"| image path robot -> server | frames answered of {args.frames} | reached the node "
           "| latency p50 / p95 | node processing p50 | load avg |")

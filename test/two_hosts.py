@@ -165,6 +165,38 @@ rclpy.spin(node)
 """
 
 
+# the transport alone: answers every image at once with an empty EmotionArray carrying its
+# header, and reports frames received like the emotion node's diagnostics (argv[1]: raw or
+# compressed). A measuring instrument for benchmarks/offboard_transports.py, not a node of ours.
+ECHO_NODE = """
+import signal, sys, rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from fer_msgs.msg import EmotionArray
+rclpy.init()
+node, count = rclpy.create_node("fer_header_echo"), [0]
+out = node.create_publisher(EmotionArray, "emotions", 10)
+diag = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+def answer(msg):
+    count[0] += 1
+    out.publish(EmotionArray(header=msg.header))
+def report():
+    values = [KeyValue(key="frames_received", value=str(count[0])),
+              KeyValue(key="frames_skipped", value="0")]
+    diag.publish(DiagnosticArray(status=[DiagnosticStatus(name="emotion_echo", values=values)]))
+compressed = sys.argv[1] == "compressed"
+node.create_subscription(CompressedImage if compressed else Image,
+                         "image_raw/compressed" if compressed else "image_raw", answer,
+                         qos_profile_sensor_data)
+node.create_timer(0.5, report)
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, lambda *a: sys.exit(0))
+print("header echo: waiting for images", file=sys.stderr, flush=True)
+rclpy.spin(node)
+"""
+
+
 def _wait_line(proc: subprocess.Popen[str], pipe, text: str, timeout: float,
                seen: list[str]) -> bool:
     deadline = time.monotonic() + timeout
@@ -182,18 +214,19 @@ def run_camera_to_server(robot: Side, server: Side, env: dict[str, str], video: 
                          out_dir: str, frames: int, transport: str = "raw",
                          node_params: dict | None = None, fps: float = 30.0,
                          while_running: Callable[[], object] | None = None,
-                         node_prefix: tuple[str, ...] = ()) -> dict:
+                         echo: bool = False) -> dict:
     """The off-board setup: emotion_node on ``server``; result_sink, then image_source
     (``frames`` of ``video`` letterboxed to 640x480 at ``fps``, ``transport`` raw or
     compressed) on ``robot`` (the same Side for a same-host run). Returns result_sink's summary
     plus ``frames_in`` (published), ``node`` (the node's last diagnostics values) and
-    ``results`` (path of results.jsonl). ``while_running`` is called once all three run; ``node_prefix`` goes
-    before the node's command (e.g. ``("nice", "-n", "-10")``).
+    ``results`` (path of results.jsonl). ``while_running`` is called once all three run. With ``echo`` the
+    server runs :data:`ECHO_NODE` instead of the emotion node (the transport alone).
     Raises RuntimeError with the logs when a process fails."""
     log: list[str] = []
-    node = server.popen([*node_prefix, *_node("emotion_node")] + ros_args(
-        {"input_transport": transport, "diagnostics_period_s": 0.5, **(node_params or {})}), env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = ([sys.executable, "-c", ECHO_NODE, transport] if echo else _node("emotion_node")
+               + ros_args({"input_transport": transport, "diagnostics_period_s": 0.5,
+                           **(node_params or {})}))
+    node = server.popen(command, env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not _wait_line(node, node.stderr, "waiting for", 120, log):
         raise RuntimeError("emotion_node did not start:\n" + "".join(log))
     threading.Thread(target=lambda: [log.append(x) for x in node.stderr], daemon=True).start()
