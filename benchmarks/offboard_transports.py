@@ -63,8 +63,8 @@ def option_env(profile: Path | None, builtin: str | None, hosts: int) -> dict[st
                ROS_DOMAIN_ID=str(random.randint(1, 100)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET" if hosts == 2 else "LOCALHOST")
     prefix = str(Path(sys.prefix))
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join(
-        [prefix] + [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p and p != prefix])
+    others = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p and p != prefix]
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join([prefix, *others])
     if profile is not None:
         env.update({k: str(profile) for k in PROFILE_VARS})
     if builtin is not None:
@@ -83,7 +83,8 @@ def run_option(name: str, args: argparse.Namespace) -> str:
     load = (load0 + os.getloadavg()[0]) / 2
     n, node = s["frames_in"], s["node"]
     received = int(node.get("frames_received", 0))
-    processing = f"{float(node['processing_ms_p50']):.0f} ms" if "processing_ms_p50" in node else "-"
+    processing = (f"{float(node['processing_ms_p50']):.0f} ms" if "processing_ms_p50" in node
+                  else "-")
     return (f"| {title} | {s['frames_out']} ({s['frames_out'] / n:.0%}) | "
             f"{received} ({received / n:.0%}) | {s['latency_ms']['p50']:.0f} / "
             f"{s['latency_ms']['p95']:.0f} ms | {processing} | {load:.1f} |")
@@ -112,8 +113,9 @@ def main() -> int:
     if not args.video.is_file():
         print(f"offboard_transports: {args.video}: no such video", file=sys.stderr)
         return 2
-    print(f"{args.frames} frames of {args.video.name}, 640x480 at 30 Hz; node parameters "
-          f"{'header echo instead of emotion_node' if args.echo else args.node_params or 'defaults'}; "
+    server = ("header echo (the transport alone)" if args.echo
+              else f"emotion_node, parameters {args.node_params or 'defaults'}")
+    print(f"{args.frames} frames of {args.video.name}, 640x480 at 30 Hz; server: {server}; "
           f"{os.cpu_count()} CPUs\n")
     print(f"| image path robot -> server | frames answered of {args.frames} | reached the node "
           "| latency p50 / p95 | node processing p50 | load avg |")

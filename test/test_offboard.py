@@ -2,7 +2,8 @@
 on a "server", each a network namespace with its own /dev/shm, joined by a veth pair
 (test/two_hosts.py), discovery over the subnet, config/fastdds_offboard.xml on both sides.
 
-Asserts the transport (raw 640x480 frames at 30 Hz reach the node on the other host) and the
+Asserts the transport (JPEG 640x480 frames at 30 Hz, the recommended input, reach the node on the
+other host) and the
 answers (headers and faces of the results that came back). How many frames the node answers
 also depends on its CPU (latest frame wins when it is busy): benchmarks/offboard_transports.py
 measures that, with the machine's load beside it.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -26,9 +28,19 @@ PROFILE = REPO_ROOT / "config" / "fastdds_offboard.xml"
 FRAMES = 150  # 5 s at 30 Hz
 PROFILE_BUFFER = 4194304  # the profile's UDP receiveBufferSize
 
+
+
+def _rmem_max() -> int:
+    with open("/proc/sys/net/core/rmem_max") as f:
+        return int(f.read())
+
+
 _WHY_NOT = unavailable()
 pytestmark = [
     pytest.mark.skipif(bool(_WHY_NOT), reason=f"two hosts cannot be made here: {_WHY_NOT}"),
+    pytest.mark.skipif(_rmem_max() < PROFILE_BUFFER, reason=(
+        f"net.core.rmem_max={_rmem_max()} caps the profile's {PROFILE_BUFFER}-byte UDP buffers "
+        "(a machine-wide sysctl; see docs/offboard.md to raise it)")),
     pytest.mark.skipif(not WOMAN.is_file(), reason=f"{WOMAN} is absent (../shared/samples)"),
 ]
 
@@ -40,14 +52,29 @@ def offboard_env() -> dict[str, str]:
                      FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE))
 
 
-def test_camera_on_robot_node_on_server_over_udp(tmp_path):
+def test_camera_on_robot_node_on_server(tmp_path):
     buffers: list[int] = []
+    shm: dict[str, set[str]] = {}
+
+    def look_while_running() -> None:
+        buffers.extend(hosts.server.udp_receive_buffers())
+        shm.update(robot=hosts.robot.shm_files(), server=hosts.server.shm_files(),
+                   machine=set(os.listdir("/dev/shm")))
+
     with TwoHosts() as hosts:
+        started = time.time()
         summary = run_camera_to_server(
-            hosts, offboard_env(), str(WOMAN), str(tmp_path / "sink"), FRAMES, "raw",
+            hosts.robot, hosts.server, offboard_env(), str(WOMAN), str(tmp_path / "sink"),
+            FRAMES, "compressed",
             # the fast detector, no annotated image back: this test is about the transport
             {"detector": "yunet", "publish_annotated": False},
-            while_running=lambda: buffers.extend(hosts.server.udp_receive_buffers()))
+            while_running=look_while_running)
+        ended = time.time()
+    # each host has its own /dev/shm: the node's Fast DDS segments are only on the server
+    # (segments have random names; port files are named by port number, the same on both)
+    server_segments = {f for f in shm["server"] if f.startswith("fastrtps_") and "port" not in f}
+    assert server_segments, shm["server"]
+    assert not server_segments & (shm["robot"] | shm["machine"])
     # the profile's socket buffers are in force on the server (the kernel reports 2x)
     assert max(buffers) >= PROFILE_BUFFER, buffers
     # the transport: >= 97 % of the 30 Hz frames reached the node on the other host
@@ -64,7 +91,7 @@ def test_camera_on_robot_node_on_server_over_udp(tmp_path):
     assert {r["frame_id"] for r in results} == {"camera"}
     stamps = [r["stamp"] for r in results]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-    assert stamps[-1] - stamps[0] <= FRAMES / 30.0 + 1.0
+    assert started < stamps[0] and stamps[-1] < ended  # stamped by the camera during the run
     assert all(0 < r["latency_ms"] < 5000 for r in results)
     with_face = [r for r in results if r["faces"]]
     assert len(with_face) >= 0.8 * answered

@@ -64,6 +64,13 @@ class Side:
     holder: subprocess.Popen[str] | None = None
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
+    def shm_files(self) -> set[str]:
+        """The names in this host's own /dev/shm."""
+        assert self.holder is not None
+        out = subprocess.run(["nsenter", f"--target={self.holder.pid}", "--mount", "--", "ls",
+                              "-A", "/dev/shm"], capture_output=True, text=True, timeout=10)
+        return set(out.stdout.split())
+
     def udp_receive_buffers(self) -> list[int]:
         """The receive buffer (bytes, as the kernel reports it: twice the setsockopt value) of
         every UDP socket on this host, from ``ss``."""
@@ -218,10 +225,11 @@ def run_camera_to_server(robot: Side, server: Side, env: dict[str, str], video: 
     """The off-board setup: emotion_node on ``server``; result_sink, then image_source
     (``frames`` of ``video`` letterboxed to 640x480 at ``fps``, ``transport`` raw or
     compressed) on ``robot`` (the same Side for a same-host run). Returns result_sink's summary
-    plus ``frames_in`` (published), ``node`` (the node's last diagnostics values) and
-    ``results`` (path of results.jsonl). ``while_running`` is called once all three run. With ``echo`` the
-    server runs :data:`ECHO_NODE` instead of the emotion node (the transport alone).
-    Raises RuntimeError with the logs when a process fails."""
+    plus ``frames_in`` (published), ``node`` (the node's last diagnostics values), ``results``
+    (path of results.jsonl) and ``node_exit`` (its exit code; None if it had to be killed).
+    ``while_running`` is called once all three run. With ``echo`` the server runs
+    :data:`ECHO_NODE` instead of the emotion node (the transport alone). Raises RuntimeError
+    with the logs when a process fails."""
     log: list[str] = []
     command = ([sys.executable, "-c", ECHO_NODE, transport] if echo else _node("emotion_node")
                + ros_args({"input_transport": transport, "diagnostics_period_s": 0.5,
