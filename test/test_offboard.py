@@ -95,6 +95,7 @@ def test_camera_on_robot_node_on_server(tmp_path):
     assert all(0 < r["latency_ms"] < 5000 for r in results)
     with_face = [r for r in results if r["faces"]]
     assert len(with_face) >= 0.8 * answered
+    assert summary["node_exit"] == 0  # SIGTERM: a clean stop on the server too
     labels = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"}
     assert all(f["label"] in labels and 0.0 < f["confidence"] <= 1.0
                for r in with_face for f in r["faces"])

@@ -231,15 +231,17 @@ def run_camera_to_server(robot: Side, server: Side, env: dict[str, str], video: 
     :data:`ECHO_NODE` instead of the emotion node (the transport alone). Raises RuntimeError
     with the logs when a process fails."""
     log: list[str] = []
-    command = ([sys.executable, "-c", ECHO_NODE, transport] if echo else _node("emotion_node")
-               + ros_args({"input_transport": transport, "diagnostics_period_s": 0.5,
-                           **(node_params or {})}))
+    if echo:
+        command = [sys.executable, "-c", ECHO_NODE, transport]
+    else:
+        command = _node("emotion_node") + ros_args(
+            {"input_transport": transport, "diagnostics_period_s": 0.5, **(node_params or {})})
     node = server.popen(command, env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not _wait_line(node, node.stderr, "waiting for", 120, log):
         raise RuntimeError("emotion_node did not start:\n" + "".join(log))
     threading.Thread(target=lambda: [log.append(x) for x in node.stderr], daemon=True).start()
     diag = server.popen([sys.executable, "-c", _DIAG_LISTENER], env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     sink = robot.popen(_node("result_sink") + ros_args(
         {"out_dir": out_dir, "idle_timeout_s": 2.0, "record_video": False}), env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
