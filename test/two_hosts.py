@@ -3,11 +3,12 @@
 Each side is a network namespace (its own interfaces: lo and one end of the veth, 10.231.0.x/24)
 plus a mount namespace with a private tmpfs on /dev/shm, held open by a ``sleep`` process; every
 process of a side is started inside both with ``nsenter``. So Fast DDS sees two hosts: its host
-id comes from the interface addresses (different per side) and no shared-memory segment can be
-opened across sides, so camera frames really cross the veth as UDP/TCP, as between two machines.
+id (Fast DDS 2.x, src/cpp/utils/Host.hpp) hashes the host name and the IPv4 addresses, which
+differ per side, and no shared-memory segment can be opened across sides, so camera frames
+really cross the veth as UDP/TCP, as between two machines.
 
-Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), ``ip`` (iproute2), ``unshare`` and ``nsenter``;
-:func:`unavailable` says why not when they are missing. Only addresses inside the namespaces
+Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), ``ip`` and ``ss`` (iproute2), ``unshare`` and
+``nsenter`` (util-linux); :func:`unavailable` says why not when they are missing. Only addresses inside the namespaces
 made here are used; :meth:`TwoHosts.close` removes the namespaces (and with them the veth).
 """
 
@@ -43,7 +44,7 @@ def unavailable() -> str:
     """Why two hosts cannot be made here ("" when they can)."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    missing = [tool for tool in ("ip", "unshare", "nsenter") if shutil.which(tool) is None]
+    missing = [tool for tool in ("ip", "unshare", "nsenter", "ss") if shutil.which(tool) is None]
     if missing:
         return f"missing tools: {', '.join(missing)}"
     try:
