@@ -23,7 +23,7 @@ TOOLS = ("fer-detect", "fer-models", "fer-bag", "fer-demo")
 
 def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / script), *args], cwd=cwd, env=child_env(),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("script", sorted(NODES))
