@@ -1,18 +1,85 @@
-"""Console-script entry point of the emotion node (``ros2 run fer_ros emotion_node``).
+"""Console-script entry points of the ROS nodes (``ros2 run fer_ros emotion_node`` etc.).
 
-Takes SIGINT/SIGTERM over before the ~2 s of imports (torch, OpenCV, rclpy), so that Ctrl-C
-right after start exits with code 0 instead of a KeyboardInterrupt traceback; see
+Each answers ``-h``/``--help`` (before ``--ros-args``) with usage and the node's parameters and
+exits 0 without starting a node (see :mod:`fer_ros.node.node_help`).
+
+``emotion_node`` takes SIGINT/SIGTERM over before the ~2 s of imports (torch, OpenCV, rclpy), so
+that Ctrl-C right after start exits with code 0 instead of a KeyboardInterrupt traceback; see
 :mod:`fer_ros.node.shutdown`.
 """
 
 from __future__ import annotations
 
-from fer_ros.node import shutdown
+import sys
+
+from fer_ros.node import node_help, shutdown
+
+EMOTION_NODE_SUMMARY = """\
+The fer_ros lifecycle node: subscribes to image_raw (sensor_msgs/Image) or, with
+input_transport:=compressed, image_raw/compressed (sensor_msgs/CompressedImage); finds faces,
+classifies each face's expression and publishes emotions (fer_msgs/EmotionArray),
+annotated_image (sensor_msgs/Image) and /diagnostics. Defaults come from config/emotion.yaml;
+--params-file FILE overrides them."""
+
+IMAGE_SOURCE_SUMMARY = """\
+Publishes the frames of a video, image, image folder or camera as image_raw
+(sensor_msgs/Image) or image_raw/compressed (JPEG), stamped at publish time."""
+
+RESULT_SINK_SUMMARY = """\
+Records the emotion node's output: emotions -> OUT_DIR/results.jsonl, annotated_image ->
+OUT_DIR/annotated.mp4, and on exit OUT_DIR/summary.json (frames, faces, labels, rate and
+latency from image stamp to receipt), also printed as one JSON line."""
+
+
+def _help_asked() -> bool:
+    return node_help.wants_help(sys.argv[1:])
+
+
+def emotion_node_help() -> str:
+    """emotion_node's help: its parameters from fer_ros.params (one source of defaults)."""
+    from fer_ros import params
+
+    defaults = params.load_defaults()
+    lines = [node_help.ParamLine(name, defaults[name], spec.description
+                                 + (f" ({spec.constraints()})" if spec.constraints() else ""))
+             for name, spec in params.SPECS.items()]
+    return node_help.help_text("emotion_node", EMOTION_NODE_SUMMARY, lines,
+                               "ros2 run fer_ros emotion_node --ros-args -p detector:=yunet "
+                               "-r image_raw:=/camera/image_raw")
 
 
 def emotion_node() -> int:
     """Install the stop-signal handlers, import and run the node, exit with its code."""
+    if _help_asked():
+        print(emotion_node_help(), end="")
+        return 0
     shutdown.install()
     from fer_ros.node.emotion_node import main
 
     shutdown.exit_now(main())
+
+
+def image_source() -> int:
+    """``image_source``: help, or run the publisher."""
+    from fer_ros.node import image_source as node
+
+    if _help_asked():
+        print(node_help.help_text("image_source", IMAGE_SOURCE_SUMMARY,
+                                  node_help.lines_from_table(node.PARAMS),
+                                  "image_source --ros-args -p input:=clip.mp4 -p fps:=30.0"),
+              end="")
+        return 0
+    return node.main()
+
+
+def result_sink() -> int:
+    """``result_sink``: help, or run the recorder."""
+    from fer_ros.node import result_sink as node
+
+    if _help_asked():
+        print(node_help.help_text("result_sink", RESULT_SINK_SUMMARY,
+                                  node_help.lines_from_table(node.PARAMS),
+                                  "result_sink --ros-args -p out_dir:=out -p idle_timeout_s:=3.0"),
+              end="")
+        return 0
+    return node.main()
