@@ -151,7 +151,7 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("min_face_size", int,
               "Faces whose shorter box side is below this many pixels are ignored", 0, 4096),
     ParamSpec("classifier_model", str,
-              "Expression classifier: a shipped model name (fer7, fer6, fer7_fer2013, ferplus8; "
+              "Expression classifier: a shipped model name (fer7, fer7_photo, fer6, fer7_fer2013, ferplus8; "
               "see models/README.md) or a path to a .pt checkpoint"),
     ParamSpec("crop_margin", float,
               "The square face crop grows by this fraction of the box's longer side on each "

@@ -158,7 +158,7 @@ def test_bad_inputs_are_reported_and_the_rest_processed(capsys, tmp_path):
         (["--detector", "haar"], "detector='haar': must be one of: ssd, yunet, ssd_tf"),
         (["--threshold", "2"], "ssd_threshold=2.0 is out of range"),
         (["--checkpoint", "/nonexistent/model.pt"], "classifier checkpoint not found"),
-        (["--checkpoint", "fer99"], "unknown classifier 'fer99' (known: fer6, fer7, fer7_fer2013, ferplus8)"),
+        (["--checkpoint", "fer99"], "unknown classifier 'fer99' (known: fer6, fer7, fer7_fer2013, fer7_photo, ferplus8)"),
     ],
 )
 def test_setup_errors_exit_2_with_one_line(capsys, args, message):

@@ -237,7 +237,7 @@ def test_unknown_classifier_lists_only_classifiers(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         mf.resolve_model("fer9", dirs=[target], mirror=None, kind="classifier")
     message = str(err.value)
-    assert message.startswith("unknown classifier 'fer9' (known: fer6, fer7, fer7_fer2013, ferplus8);")
+    assert message.startswith("unknown classifier 'fer9' (known: fer6, fer7, fer7_fer2013, fer7_photo, ferplus8);")
     assert "yunet" not in message and "ssd" not in message and ".pt checkpoint" in message
     with pytest.raises(ModelError, match="unknown classifier 'yunet'"):
         mf.resolve_model("yunet", dirs=[target], mirror=None, kind="classifier")

@@ -48,7 +48,7 @@ def test_an_unknown_classifier_is_reported_once_listing_only_classifiers():
     assert proc.returncode == 2
     mentions = [line for line in (proc.stdout + proc.stderr).splitlines() if "fer9" in line]
     assert len(mentions) == 1, mentions
-    assert "configure failed: unknown classifier 'fer9' (known: fer6, fer7, fer7_fer2013, ferplus8)" in mentions[0]
+    assert "configure failed: unknown classifier 'fer9' (known: fer6, fer7, fer7_fer2013, fer7_photo, ferplus8)" in mentions[0]
     assert "Traceback" not in proc.stderr
 
 

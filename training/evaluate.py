@@ -132,6 +132,23 @@ def print_full(report: dict) -> None:
     print("  " + format_report("", report["video_dev"]).lstrip(": ").replace("\n", "\n  "))
 
 
+TABLE_HEADER = ("| model | FER2013 PrivateTest (no copies) | FER+ PrivateTest (ECE) | wild-dev `dev`: "
+                "accuracy / macro-F1 / calm false alarms | video-dev: accuracy / macro-F1 / calm "
+                "false alarms (ECE) |\n| --- | --- | --- | --- | --- |")
+
+
+def table_row(report: dict) -> str:
+    """The report as one row of the README's model table (TABLE_HEADER)."""
+    w, v = report["wild_dev"], report["video_dev"]
+    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    return (f"| `{Path(report['checkpoint']).stem}` | {pct(report['fer2013_private_all'])} "
+            f"({pct(report['fer2013_private_no_copies'])}) | "
+            f"{pct(report['ferplus_private_majority'])} ({report['ferplus_private_ece']:.3f}) | "
+            f"{pct(w['accuracy'])} / {w['macro_f1']:.2f} / {pct(w['calm_false_alarms'])} | "
+            f"{pct(v['accuracy'])} / {v['macro_f1']:.2f} / {pct(v['calm_false_alarms'])} "
+            f"({v['ece']:.3f}) |")
+
+
 def plot_confusion(report: dict, out: Path) -> None:
     """Row-normalised confusion matrix as a PNG."""
     import matplotlib
@@ -186,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="FER2013 (all / without copies), FER+ and wild-dev dev numbers")
     parser.add_argument("--detector", default="ssd", help="detector for wild-dev (--report)")
     parser.add_argument("--plot-dir", type=Path, help="wild-dev confusion PNG here (--report)")
+    parser.add_argument("--table-row", action="store_true",
+                        help="with --report: print the README model table's row")
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
@@ -193,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             full = full_report(ckpt, args.data or default_data_path(), args.detector, flip,
                                args.plot_dir, str(args.checkpoint))
-            print(json.dumps(full)) if args.json else print_full(full)
+            if args.table_row:
+                print(TABLE_HEADER + "\n" + table_row(full))
+            else:
+                print(json.dumps(full)) if args.json else print_full(full)
             return 0
         report = evaluate(ckpt, args.data or default_data_path(), args.split, flip)
     except (FerError, ValueError, FileNotFoundError) as exc:
