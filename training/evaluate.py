@@ -33,6 +33,7 @@ from training.dataset import SPLITS, default_data_path, load_fer2013
 from training.inference import checkpoint_logits
 from training.metrics import expected_calibration_error, summarize
 from training.video_eval import format_report
+from training.wild_eval import plot_confusion
 
 from fer_ros.core.checkpoint import load_checkpoint, wants_flip_tta
 from fer_ros.core.errors import FerError
@@ -149,35 +150,6 @@ def table_row(report: dict) -> str:
             f"({v['ece']:.3f}) |")
 
 
-def plot_confusion(report: dict, out: Path) -> None:
-    """Row-normalised confusion matrix as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.array(report["confusion"], dtype=float)
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    labels = report["labels"]
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{report['split']}: accuracy {report['accuracy']:.3f}, "
-                 f"macro-F1 {report['macro_f1']:.3f}")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-
-
 def print_table(report: dict) -> None:
     print(f"{report['split']}: {report['samples']} images, accuracy {report['accuracy']:.4f}, "
           f"macro-F1 {report['macro_f1']:.4f}, ECE {report['ece']:.4f} "
@@ -222,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: {exc}", file=sys.stderr)
         return 2
     if args.plot:
-        plot_confusion(report, args.plot)
+        plot_confusion(report, args.plot, report["split"])
     if args.json:
         print(json.dumps(report))
     else:

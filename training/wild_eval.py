@@ -92,7 +92,8 @@ def evaluate_wild(predict: Callable[[np.ndarray], str], labels: Sequence[str],
 
 
 def plot_confusion(report: dict, out: Path, title: str) -> None:
-    """Row-normalised confusion matrix (with the no-face column) as a PNG."""
+    """Row-normalised confusion matrix as a PNG; a confusion with one column more than rows
+    (wild-dev's) gets a "no face" column."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,8 +101,9 @@ def plot_confusion(report: dict, out: Path, title: str) -> None:
 
     cm = np.array(report["confusion"], dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    rows, cols = report["labels"], report["labels"] + ["no face"]
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    rows = report["labels"]
+    cols = rows + ["no face"] if cm.shape[1] > len(rows) else rows
+    fig, ax = plt.subplots(figsize=(6.5 + (len(cols) - len(rows)), 5.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)

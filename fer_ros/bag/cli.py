@@ -49,23 +49,23 @@ def _positive(kind: type) -> Callable[[str], float]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0].split(": ", 1)[1])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    storage = dict(choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
-    distro = dict(choices=["jazzy", "humble"], default="jazzy",
-                  help="lay the bag out as this distro's ros2 bag does (default jazzy: metadata "
-                       "version 9, read by Jazzy, not Humble; humble: version 5, read by Humble "
-                       "and Jazzy)")
+STORAGE = dict(choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
+DISTRO = dict(choices=["jazzy", "humble"], default="jazzy",
+              help="lay the bag out as this distro's ros2 bag does (default jazzy: metadata "
+                   "version 9, read by Jazzy, not Humble; humble: version 5, read by Humble "
+                   "and Jazzy)")
 
-    def qos_flags(p: argparse.ArgumentParser, what: str) -> None:
-        group = p.add_mutually_exclusive_group()
-        group.add_argument("--reliable", dest="qos_override", action="store_const",
-                           const="reliable", help=f"publish {what} reliable (default: the QoS "
-                                                  "recorded in the bag)")
-        group.add_argument("--best-effort", dest="qos_override", action="store_const",
-                           const="best_effort", help=f"publish {what} best effort")
 
+def _qos_flags(p: argparse.ArgumentParser, what: str) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--reliable", dest="qos_override", action="store_const",
+                       const="reliable", help=f"publish {what} reliable (default: the QoS "
+                                              "recorded in the bag)")
+    group.add_argument("--best-effort", dest="qos_override", action="store_const",
+                       const="best_effort", help=f"publish {what} best effort")
+
+
+def _add_from_video(sub) -> None:
     p = sub.add_parser("from-video", help="a video file (or image folder) as a bag of images")
     p.add_argument("video")
     p.add_argument("out_bag")
@@ -78,14 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="bgr8", metavar="ENCODING",
                    help="raw image encoding, as that camera would send it (default bgr8; e.g. "
                         "yuv422_yuy2 as usb_cam, bayer_rggb8, nv12)")
-    p.add_argument("--storage", **storage)
+    p.add_argument("--storage", **STORAGE)
     p.add_argument("--frame-id", default="camera")
     p.add_argument("--max-frames", type=_positive(int), help="stop after this many frames")
     p.add_argument("--start-time", type=float, help="stamp of the first frame, s since the epoch "
                                                     "(default: now)")
-    p.add_argument("--ros-distro", **distro)
+    p.add_argument("--ros-distro", **DISTRO)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+
+def _add_play(sub) -> None:
     p = sub.add_parser("play", help="publish a bag's messages at the recorded timing")
     p.add_argument("bag")
     p.add_argument("--rate", type=_positive(float), default=1.0, help="speed factor (default 1)")
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", nargs="+", metavar="TOPIC",
                    help="only these topics (as named in the bag; a missing leading / is added "
                         "when that name is not in the bag)")
-    qos_flags(p, "every topic")
+    _qos_flags(p, "every topic")
     p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
                    metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
                                      "every topic")
@@ -102,14 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "40), for nodes with use_sim_time (as ros2 bag play --clock)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+
+def _add_record(sub) -> None:
     p = sub.add_parser("record", help="record live topics into a bag (Ctrl-C stops)")
     p.add_argument("out_bag")
     p.add_argument("topics", nargs="+", metavar="TOPIC")
     p.add_argument("--duration", type=_positive(float), help="stop after S seconds")
-    p.add_argument("--storage", **storage)
+    p.add_argument("--storage", **STORAGE)
     p.add_argument("--discovery-timeout", type=_positive(float), default=10.0, metavar="S",
                    help="wait this long for the topics to appear (default 10)")
-    p.add_argument("--ros-distro", **distro)
+    p.add_argument("--ros-distro", **DISTRO)
     p.add_argument("--max-cache-size", type=_positive(int), default=DEFAULT_CACHE_BYTES,
                    metavar="BYTES", help="bytes buffered before they are written: mcap chunk "
                    f"size / sqlite3 transaction (default {DEFAULT_CACHE_BYTES})")
@@ -118,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"which bounds what a crash loses (default {FLUSH_INTERVAL_S:g})")
     p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
 
+
+def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="play a bag into the emotion node and report")
     p.add_argument("bag")
     p.add_argument("--image-topic", help="image topic of the bag (default: its only one)")
@@ -139,12 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate the bag twice, with each params file, and compare side by side")
     p.add_argument("--startup-timeout", type=_positive(float), default=120.0, metavar="S",
                    help="wait this long for the node to become active (default 120)")
-    qos_flags(p, "the images")
+    _qos_flags(p, "the images")
     p.add_argument("--lockstep", action="store_true",
                    help="publish each image only once the previous one is answered (every "
                         "frame evaluated; fps = node throughput)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+
+def _add_info_reindex(sub) -> None:
     p = sub.add_parser("info", help="topics, types, counts and duration of a bag")
     p.add_argument("bag")
 
@@ -153,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bag", help="the bag folder")
     p.add_argument("--ros-distro", choices=["jazzy", "humble"],
                    help="metadata.yaml layout (default: jazzy when the bag has type hashes)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0].split(": ", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_from_video, _add_play, _add_record, _add_evaluate, _add_info_reindex):
+        add(sub)
     return parser
 
 

@@ -257,24 +257,8 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
                            qos_override=opts.qos_override, topic_names={topic.name: image_name})
         publisher = player.publishers[topic.name]
         if opts.spawn:
-            args = ["-r", f"__ns:={ns}"]
-            if compressed:
-                args += ["-p", "input_transport:=compressed"]
-            for p in opts.node_params:
-                args += ["-p", p]
-            if opts.params_file:
-                args += ["--params-file", opts.params_file]
-            node = NodeProcess(args, out / "node.log")
-        ready = session.wait_until(
-            lambda: (publisher.get_subscription_count() > 0
-                     and session.node.count_publishers(emotions_topic) > 0),
-            opts.startup_timeout, abort=node.check_alive if node else None)
-        if not ready:
-            what = "the emotion node started" if node else "no emotion node"
-            raise BagRunError(
-                f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
-                f"{opts.startup_timeout:g} s" + (f" (log: {node.log_path})" if node else
-                                                 ": start one, or drop --no-spawn"))
+            node = _start_node(opts, ns, compressed, out / "node.log")
+        _wait_ready(session, publisher, node, image_name, emotions_topic, opts.startup_timeout)
         # the node's publisher exists now: the results bag keeps its offered QoS
         recorder = BagRecorder(session, out / "results", "mcap", on_message=on_answer)
         sub = recorder.add(emotions_topic, EMOTION_ARRAY,
@@ -296,6 +280,33 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
             recorder.close()
     counters = watch.snapshot() or None
     return published, _answers(received, restamp.frame_of), restamp.rows, counters
+
+
+def _start_node(opts: EvalOptions, ns: str, compressed: bool, log: Path) -> NodeProcess:
+    """The emotion node under namespace ``ns``, with the options' parameters."""
+    args = ["-r", f"__ns:={ns}"]
+    if compressed:
+        args += ["-p", "input_transport:=compressed"]
+    for p in opts.node_params:
+        args += ["-p", p]
+    if opts.params_file:
+        args += ["--params-file", opts.params_file]
+    return NodeProcess(args, log)
+
+
+def _wait_ready(session: RosSession, publisher, node: NodeProcess | None, image_name: str,
+                emotions_topic: str, timeout: float) -> None:
+    """Until the node subscribes to the images and publishes emotions; BagRunError if not."""
+    ready = session.wait_until(
+        lambda: (publisher.get_subscription_count() > 0
+                 and session.node.count_publishers(emotions_topic) > 0),
+        timeout, abort=node.check_alive if node else None)
+    if not ready:
+        what = "the emotion node started" if node else "no emotion node"
+        raise BagRunError(
+            f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
+            f"{timeout:g} s" + (f" (log: {node.log_path})" if node else
+                                ": start one, or drop --no-spawn"))
 
 
 def _settle(count, published: int) -> None:

@@ -53,6 +53,19 @@ def _openvino_core(ov):
     return _CORE
 
 
+def _required(module: str):
+    """The runtime package ``module`` (also the runtime's name), or a one-line ConfigError
+    saying how to install it and which runtimes to use instead."""
+    mod, why = deps.load_optional(module)
+    if mod is None:
+        others = [f"'{r}'" for r in RUNTIMES if r != module]
+        others = ", ".join(others[:-1]) + " or " + others[-1]
+        raise ConfigError(f"ssd_runtime '{module}': {module} {why} "
+                          f"({deps.install_hint(deps.BY_MODULE[module])}); "
+                          f"use ssd_runtime {others}")
+    return mod
+
+
 class OpenVinoRuntime:
     """OpenVINO CPU inference; one compiled model per input shape, the ``MAX_SHAPES`` most
     recently used kept (each costs tens of MB, even for small shapes; a camera needs two: the
@@ -64,11 +77,7 @@ class OpenVinoRuntime:
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  precision: str = "bf16") -> None:
-        ov, why = deps.load_optional("openvino")
-        if ov is None:
-            raise ConfigError(f"ssd_runtime 'openvino': openvino {why} "
-                              f"({deps.install_hint(deps.BY_MODULE['openvino'])}); "
-                              "use ssd_runtime 'auto', 'onnxruntime' or 'opencv'")
+        ov = _required("openvino")
         self._core = _openvino_core(ov)
         try:
             self._model = self._core.read_model(str(onnx_path))
@@ -110,11 +119,7 @@ class OnnxRuntimeRuntime:
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
                  device: str = "cpu") -> None:
-        ort, why = deps.load_optional("onnxruntime")
-        if ort is None:
-            raise ConfigError(f"ssd_runtime 'onnxruntime': onnxruntime {why} "
-                              f"({deps.install_hint(deps.BY_MODULE['onnxruntime'])}); "
-                              "use ssd_runtime 'auto', 'openvino' or 'opencv'")
+        ort = _required("onnxruntime")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
