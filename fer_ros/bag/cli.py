@@ -56,6 +56,10 @@ DISTRO = dict(choices=["jazzy", "humble"], default="jazzy",
                    "and Jazzy)")
 
 
+def _quiet(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help=what)
+
+
 def _qos_flags(p: argparse.ArgumentParser, what: str) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--reliable", dest="qos_override", action="store_const",
@@ -84,7 +88,7 @@ def _add_from_video(sub) -> None:
     p.add_argument("--start-time", type=float, help="stamp of the first frame, s since the epoch "
                                                     "(default: now)")
     p.add_argument("--ros-distro", **DISTRO)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _quiet(p, "no progress bar")
 
 
 def _add_play(sub) -> None:
@@ -96,13 +100,13 @@ def _add_play(sub) -> None:
                    help="only these topics (as named in the bag; a missing leading / is added "
                         "when that name is not in the bag)")
     _qos_flags(p, "every topic")
+    _quiet(p, "no progress bar")
     p.add_argument("--wait-for-subscribers", type=_positive(float), nargs="?", const=30.0,
                    metavar="S", help="first wait (up to S s, default 30) for a subscriber on "
                                      "every topic")
     p.add_argument("--clock", type=_positive(float), nargs="?", const=40.0, metavar="HZ",
                    help="publish /clock from the recording's time, HZ times a second (default "
                         "40), for nodes with use_sim_time (as ros2 bag play --clock)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _add_record(sub) -> None:
@@ -120,7 +124,7 @@ def _add_record(sub) -> None:
     p.add_argument("--flush-interval", type=_positive(float), default=FLUSH_INTERVAL_S,
                    metavar="S", help="write and fsync what is buffered at least this often, "
                    f"which bounds what a crash loses (default {FLUSH_INTERVAL_S:g})")
-    p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
+    _quiet(p, "no status lines")
 
 
 def _add_evaluate(sub) -> None:
@@ -149,7 +153,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--lockstep", action="store_true",
                    help="publish each image only once the previous one is answered (every "
                         "frame evaluated; fps = node throughput)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _quiet(p, "no progress bar")
 
 
 def _add_info_reindex(sub) -> None:
