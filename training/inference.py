@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from fer_ros.core.checkpoint import network_from_checkpoint, normalize_batch, wants_flip_tta
+from fer_ros.core.network import flip_averaged
 
 
 @torch.no_grad()
@@ -20,8 +21,5 @@ def checkpoint_logits(
     for i in range(0, len(images), batch_size):
         x = normalize_batch(images[i : i + batch_size], ckpt["normalization"])
         x = x.contiguous(memory_format=torch.channels_last)
-        logits = model(x)
-        if flip_tta:
-            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
-        out.append(logits.float())
+        out.append(flip_averaged(model, x) if flip_tta else model(x).float())
     return torch.cat(out) if out else torch.zeros((0, len(ckpt["labels"])))

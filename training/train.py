@@ -36,7 +36,7 @@ from fer_ros.core.checkpoint import (
     load_checkpoint, make_checkpoint, normalize_batch, output_layer, output_layer_of,
     save_checkpoint,
 )
-from fer_ros.core.network import EmotionNet, build_network, count_parameters
+from fer_ros.core.network import EmotionNet, build_network, count_parameters, flip_averaged
 from fer_ros.progress import Progress
 from training.augment import augment_batch, camera_degrade
 from training.config import TrainConfig, usage
@@ -302,11 +302,7 @@ def predict_logits(model: TwoHeadNet, x: torch.Tensor, cfg: TrainConfig, flip_tt
         if cfg.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            main, extra = model(xb)
-            if flip_tta:
-                fmain, fextra = model(torch.flip(xb, dims=[3]))
-                main = (main.float() + fmain.float()) / 2
-                extra = None if extra is None else (extra.float() + fextra.float()) / 2
+            main, extra = flip_averaged(model, xb) if flip_tta else model(xb)
         mains.append(main.float())
         if extra is not None:
             extras.append(extra.float())

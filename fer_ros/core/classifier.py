@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch, wants_flip_tta
-from .network import fold_batch_norm
+from .network import flip_averaged, fold_batch_norm
 from ..params import or_default
 from .errors import ConfigError
 from .image_codec import ensure_bgr
@@ -149,8 +149,7 @@ class EmotionClassifier:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.bf16):
             if self.flip_tta:  # one forward pass for the faces and their mirror images
-                both = self.model(torch.cat([x, torch.flip(x, dims=[3])])).float()
-                logits = (both[: len(x)] + both[len(x) :]) / 2
+                logits = flip_averaged(self.model, x)
             else:
                 logits = self.model(x).float()
         probs = torch.softmax(logits / self.temperature, dim=1)

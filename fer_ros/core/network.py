@@ -7,7 +7,7 @@ checkpoint rebuilds exactly the network it was trained with.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -63,6 +63,19 @@ class EmotionNet(nn.Module):
 def build_network(arch: dict[str, Any], num_classes: int) -> EmotionNet:
     """Build the network a checkpoint's ``arch`` dict describes."""
     return EmotionNet(num_classes=num_classes, arch=arch)
+
+
+def flip_averaged(forward: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
+    """``forward`` on a (N, C, H, W) batch and its mirror images in one pass, outputs averaged
+    in float32: flip test-time augmentation, the one definition for inference, evaluation and
+    training. A tuple output (a multi-head network) is averaged per element; None stays None."""
+    out = forward(torch.cat([x, torch.flip(x, dims=[3])]))
+    n = len(x)
+
+    def average(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else (t[:n].float() + t[n:].float()) / 2
+
+    return tuple(average(t) for t in out) if isinstance(out, tuple) else average(out)
 
 
 def count_parameters(model: nn.Module) -> int:
