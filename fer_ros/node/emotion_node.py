@@ -151,6 +151,8 @@ class EmotionNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.pipeline is not None:
+            self.pipeline.close()  # the schedule's full-detection thread
         self.pipeline = None
         self._state = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
@@ -313,6 +315,9 @@ class EmotionNode(LifecycleNode):
             snap = self.stats.snapshot()
             snap["frames_skipped"] = self._slot.dropped
             snap["workers_alive"] = workers_alive()
+            pipeline = self.pipeline
+            if pipeline is not None:
+                snap.update(pipeline.stats())  # frame schedule and face checks
             _, _, reasons = self.stats.refusals()
             status = diagnostic_status(self.get_fully_qualified_name(), self._state, snap,
                                        self.params, self._last_error, reasons)
