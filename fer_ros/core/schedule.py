@@ -224,6 +224,7 @@ class FrameSchedule:
     def reset(self) -> None:
         """Start over (a new video): the next frame gets a full detection."""
         self._since_full = None
+        self._pending = None  # a detection of the previous video: its result is dropped
         self._thumb = None
         self._last_stamp = None
 
