@@ -158,4 +158,6 @@ def test_interval_follows_the_budget():
     assert s.interval(3) == 11
     s.patch_ms = 8.0  # patches alone over budget: as rarely as allowed
     assert s.interval(3) == s.detect_every_max
+    s.patch_ms = 20.0  # three patches cost more than a full detection: full every frame
+    assert s.interval(3) == 1
     assert FrameSchedule(None, FaceTracker(), detect_every=5).interval(3) == 5  # type: ignore[arg-type]

@@ -108,6 +108,8 @@ class FrameSchedule:
             return self.detect_every_max  # patches until their cost is known
         n = len(self.tracker.tracks) if faces is None else faces
         patches = n * self.patch_ms
+        if patches >= self.full_ms:
+            return 1  # many faces: one full detection costs less than their patches
         spare = self.budget_ms - self.other_ms - patches
         if spare <= 0:
             return self.detect_every_max
