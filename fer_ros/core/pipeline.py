@@ -102,6 +102,8 @@ class EmotionPipeline:
             detections = schedule.detect(bgr, stamp_s)
         else:
             detections = self.detector.detect(bgr)
+            if self.verifier is not None and tracker is None:  # nothing confirms: check all
+                detections = self.verifier.filter(bgr, detections)
         detect_ms = (time.perf_counter() - t0) * 1e3
         detections = sorted(detections, key=lambda d: (d.box.x, d.box.y))
         ids: list[int] = [-1] * len(detections)
