@@ -142,7 +142,7 @@ def test_samples_labels_boxes_header_and_bad_messages(ros, core_pipeline):
 
 
 def test_annotated_image_is_published_to_a_subscriber(ros):
-    node = start_node()
+    node = start_node("-p", "confirm_hits:=1")  # the first answer already holds the face
     try:
         ex = Exchange(ros, "image_raw", "emotions")
         got: list[Image] = []

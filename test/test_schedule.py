@@ -130,6 +130,10 @@ def test_ids_kept_through_skipped_detections(classifier, frames, background):
     assert len(ids) == len(clip) - 2  # every frame answers for her
     assert Counter(ids) == Counter({0: len(clip) - 2})
     assert p.schedule.full_frames <= 4  # start + every 8 frames, not every frame
+    stats = p.stats()  # the node's diagnostics: numbers, with their unit in the key
+    assert stats["schedule_interval_frames"] == 8 and stats["schedule_full_detections_start"] == 1
+    assert stats["schedule_background"] == int(background)
+    assert all(isinstance(v, (int, float)) for v in stats.values()), stats
     woman = [r.box for r in out[-1]][0]
     direct = detector().detect(clip[-1])[0].box
     assert woman.iou(direct) > 0.6  # the patch finds her where a full detection does

@@ -61,7 +61,7 @@ class FrameSchedule:
         verifier: FaceVerifier | None = None,
         background_detector: FaceDetector | None = None,
         patch_scale: float = 3.0,
-        patch_size: int = 160,
+        patch_size: int = 128,
     ) -> None:
         if detect_every < 0 or detect_every_max < 1:
             raise ConfigError(f"detect_every must be >= 0 and detect_every_max >= 1, got "
@@ -239,7 +239,7 @@ class FrameSchedule:
             "schedule_budget_ms": round(self.budget_ms, 1),
             "schedule_full_detection_ms": round(self.full_ms or 0.0, 1),
             "schedule_patch_ms": round(self.patch_ms or 0.0, 1),
-            "schedule_background": self._pool is not None,
+            "schedule_background": int(self._pool is not None),
         }
         for reason, count in sorted(self.reasons.items()):
             out[f"schedule_full_detections_{reason.replace(' ', '_')}"] = count
