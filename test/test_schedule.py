@@ -165,3 +165,17 @@ def test_interval_follows_the_budget():
     s.patch_ms = 20.0  # three patches cost more than a full detection: full every frame
     assert s.interval(3) == 1
     assert FrameSchedule(None, FaceTracker(), detect_every=5).interval(3) == 5  # type: ignore[arg-type]
+
+
+def test_openvino_asks_for_f32_when_held_below_bf16(monkeypatch):
+    """Held to AVX2 on a bf16 CPU, OpenVINO would still ask for bf16 kernels the cap forbids
+    (the float graph then fails to compile): the runtime asks for f32, as on a real AVX2 CPU."""
+    from fer_ros.core.ssd_runtime import openvino_precision
+
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    assert openvino_precision() == "bf16"
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "avx2")
+    assert openvino_precision() == "f32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")  # the newer name wins
+    assert openvino_precision() == "bf16"

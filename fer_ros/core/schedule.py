@@ -161,6 +161,8 @@ class FrameSchedule:
         return self._collect_background(bgr, found)
 
     def _full(self, bgr: np.ndarray, reason: str) -> list[Detection]:
+        if self._pending is not None and self._pending.done():
+            self._pending = None  # superseded by this frame's own full detection
         return self._merge(bgr, [], self._full_detections(bgr, reason))
 
     def _full_detections(self, bgr: np.ndarray, reason: str) -> list[Detection]:
