@@ -357,7 +357,7 @@ def test_fuzzed_messages_do_not_break_the_node(ros, transport):
     name = f"fuzz_{transport}"
     # a reliable subscription (QoS override) so that every message really reaches the node
     node = start_node("-r", f"__node:={name}", "-r", f"emotions:={name}/emotions",
-                      "-p", f"input_transport:={transport}",
+                      "-p", f"input_transport:={transport}", "-p", "confirm_hits:=1",
                       "-p", "diagnostics_period_s:=0.5",
                       "-p", f"qos_overrides.{topic}.subscription.reliability:=reliable",
                       "-p", f"qos_overrides.{topic}.subscription.depth:=200")

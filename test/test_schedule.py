@@ -133,6 +133,7 @@ def test_ids_kept_through_skipped_detections(classifier, frames, background):
     stats = p.stats()  # the node's diagnostics: numbers, with their unit in the key
     assert stats["schedule_interval_frames"] == 8 and stats["schedule_full_detections_start"] == 1
     assert stats["schedule_background"] == int(background)
+    assert len(p.detectors) == 1 + background  # a live threshold change reaches both
     assert all(isinstance(v, (int, float)) for v in stats.values()), stats
     woman = [r.box for r in out[-1]][0]
     direct = detector().detect(clip[-1])[0].box

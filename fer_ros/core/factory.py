@@ -18,8 +18,10 @@ from .schedule import FrameSchedule
 from .tracking import FaceTracker
 from .verify import FaceVerifier
 
-# YuNet's score a new face must reach in the second-stage check (benchmarks/detector_recall.py)
-VERIFY_THRESHOLD = 0.5
+# The second detector's score a new face must reach in the second-stage check: YuNet at 0.3
+# keeps nearly every true face and still removes most SSD phantoms (docs/performance.md;
+# with detector yunet the SSD checks instead, at the same value: not measured)
+VERIFY_THRESHOLD = 0.3
 
 
 def classifier_path(model: str) -> Path:

@@ -144,6 +144,14 @@ class EmotionPipeline:
                                       confidence=float(p[best]), probabilities=p))
         return results
 
+    @property
+    def detectors(self) -> list[FaceDetector]:
+        """The face detector and its copy on the schedule's worker thread, if any: a live
+        threshold change goes to both."""
+        schedule = self.schedule
+        extra = schedule.background_detector if schedule is not None else None
+        return [self.detector] + ([extra] if extra is not None else [])
+
     def stats(self) -> dict[str, Any]:
         """What the schedule and the checks are doing (empty without a schedule)."""
         return self.schedule.stats() if self.schedule is not None else {}

@@ -1,7 +1,7 @@
 """Second-stage check of a new face: a second, different detector must agree on a patch.
 
-The SSD's confident mistakes (dogs' faces, an ear, a shirt pattern) are not YuNet's: YuNet,
-run on the patch of twice the box around a candidate (the candidate at a fixed 64 px), must
+The SSD's confident mistakes (dogs' faces, an ear, a shirt pattern) are mostly not YuNet's:
+YuNet, run on the patch of twice the box around a candidate (the candidate at 64 px), must
 find a face overlapping it. The check costs about one small YuNet run per *new* face (the
 schedule checks only faces no track already holds), so a camera pays it once per person,
 while a single photo (``fer-detect``) gets it for every box. benchmarks/detector_recall.py

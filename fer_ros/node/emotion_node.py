@@ -289,11 +289,12 @@ class EmotionNode(LifecycleNode):
         p = self.pipeline
         if p is None:
             return
-        det, clf = p.detector, p.classifier
+        clf = p.classifier
         for name, attr in ((score_threshold_param(self.params["detector"]), "score_threshold"),
                            ("nms_threshold", "nms_threshold"), ("min_face_size", "min_size")):
-            if name in changed and hasattr(det, attr):
-                setattr(det, attr, changed[name])
+            for det in p.detectors:  # the schedule's worker thread has its own
+                if name in changed and hasattr(det, attr):
+                    setattr(det, attr, changed[name])
         if "crop_margin" in changed:
             clf.crop_margin = changed["crop_margin"]
         if "flip_tta" in changed:
