@@ -45,7 +45,7 @@ def to_frame(box: Box, transform: tuple[float, float, float], width: int, height
 
 
 def find_near(detector: FaceDetector, bgr: np.ndarray, box: Box, scale: float = 3.0,
-              size: int = 128, min_iou: float = 0.2) -> Detection | None:
+              size: int = 96, min_iou: float = 0.2) -> Detection | None:
     """The detection in the patch around ``box`` that overlaps it most (IoU >= ``min_iou``),
     in frame pixels; None when the face is not there. Other faces in the patch are ignored:
     finding new faces is the full detection's job."""

@@ -61,7 +61,7 @@ class FrameSchedule:
         verifier: FaceVerifier | None = None,
         background_detector: FaceDetector | None = None,
         patch_scale: float = 3.0,
-        patch_size: int = 128,
+        patch_size: int = 96,
     ) -> None:
         if detect_every < 0 or detect_every_max < 1:
             raise ConfigError(f"detect_every must be >= 0 and detect_every_max >= 1, got "
