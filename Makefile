@@ -16,7 +16,7 @@ export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 help:
 	@echo "make setup   create/update .venv: pinned ROS 2 Jazzy + torch wheels, fer_msgs, fer_ros, models"
 	@echo "make test    setup, then the whole test suite (pytest)"
-	@echo "make demo    setup, then emotion node + image source + sink over DDS on a video (INPUT=..., OUT=out)"
+	@echo "make demo    setup, then emotion node + image source + sink over DDS on a video (INPUT=..., OUT=out, ISA=avx2|both)"
 	@echo "make msgs    rebuild fer_msgs into .venv"
 	@echo "make models  fetch/verify the model files (fer-models fetch)"
 	@echo "make clean   remove build outputs (keeps .venv)"
@@ -31,7 +31,7 @@ test: setup
 INPUT ?=
 OUT ?= out
 demo: setup
-	$(PY) -m fer_ros.demo $(if $(INPUT),--input "$(INPUT)") --out "$(OUT)" $(DEMO_ARGS)
+	$(PY) -m fer_ros.demo $(if $(INPUT),--input "$(INPUT)") $(if $(ISA),--isa $(ISA)) --out "$(OUT)" $(DEMO_ARGS)
 
 msgs:
 	@bash scripts/build_msgs.sh $(VENV)

@@ -1,20 +1,32 @@
 """Speed of the inference core at 640x480: detectors, classifier, whole pipeline.
 
-    python benchmarks/bench_pipeline.py [--repeats N] [--torch-threads N] [--cv-threads N]
+    python benchmarks/bench_pipeline.py [--isa native|avx2|both] [--rounds N] [--repeats N]
+                                        [--torch-threads N] [--cv-threads N]
                                         [--flip-tta | --no-flip-tta] [--bf16] [--detector ssd|yunet]
 
 Prints the median over ``--repeats`` timed runs after warm-up runs: detector ms/frame (SSD and
-YuNet), classifier ms/face at batch 1 and 8, and whole-pipeline frames/s (detect + classify +
-track + smooth, parameters from config/emotion.yaml unless overridden) with 1 face
-(fer_justin.jpg padded to 640x480) and 3 faces (dlib_2008_002506.jpg resized to 640x480).
-Target: >= 30 frames/s with 3 faces on 2 cores. The load average is printed because these
-machines are often shared: compare numbers only within one run.
+YuNet), classifier ms/face at batch 1 and 8, and whole-pipeline frames/s (detect + track +
+classify + smooth, parameters from config/emotion.yaml unless overridden) with 1 face
+(fer_justin.jpg padded to 640x480) and 3 faces (dlib_2008_002506.jpg resized to 640x480), fed
+as a 30 Hz video of ``--frames`` frames: frames/s is frames over the total time (full
+detections included), p95 the per-frame latency. Each pipeline runs twice: with the frame
+schedule of the yaml (``detect_every`` 0: as the CPU allows) and with ``detect_every`` 1 (a
+full detection on every frame, the behaviour before the schedule).
+Target: >= 30 frames/s with 3 faces on 2 cores.
+
+``--isa avx2`` holds oneDNN (torch, OpenVINO) to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2,
+DNNL_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2), as on an AVX2-only robot CPU; ``both``
+(default) runs native and AVX2 in alternating child processes, ``--rounds`` times each, and
+prints the ratios. The load average is printed because these machines are often shared:
+compare numbers only within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import platform
 import statistics
 import sys
@@ -32,6 +44,9 @@ sys.path.insert(0, str(REPO))
 from fer_ros.core.classifier import EmotionClassifier  # noqa: E402
 from fer_ros.core.factory import build_detector, build_pipeline, classifier_path  # noqa: E402
 from fer_ros.params import load_defaults, validate  # noqa: E402
+
+AVX2_HOLD = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
+             "ATEN_CPU_CAPABILITY": "avx2"}
 
 SAMPLES = Path(os.environ.get("FER_SHARED_DIR", REPO.parent / "shared")) / "samples"
 SIZE = (640, 480)
@@ -68,6 +83,50 @@ def one_face_frame() -> np.ndarray:
                               value=(128, 128, 128))
 
 
+def run_video(pipeline, frame: np.ndarray, frames: int) -> tuple[float, float, int, float]:
+    """(frames/s over the whole run, p95 ms per frame, faces in the last frame, process CPU
+    ms per frame: all threads, far less hit by other processes than wall time) of ``frames``
+    copies of ``frame`` stamped as 30 Hz video."""
+    times = []
+    t_start, c_start = time.perf_counter(), time.process_time()
+    n = 0
+    for i in range(frames):
+        t0 = time.perf_counter()
+        n = len(pipeline.process(frame, i / 30.0))
+        times.append((time.perf_counter() - t0) * 1e3)
+    total = time.perf_counter() - t_start
+    cpu_ms = (time.process_time() - c_start) * 1e3 / frames
+    return frames / total, float(np.percentile(times, 95)), n, cpu_ms
+
+
+def run_both(argv: list[str], rounds: int) -> int:
+    """Native and AVX2 in alternating child processes; then the AVX2 / native ratios."""
+    rest = [a for a in argv if not a.startswith("--isa") and a not in ("both",)]
+    results: dict[str, list[dict[str, float]]] = {"native": [], "avx2": []}
+    for r in range(rounds):
+        for isa in ("native", "avx2"):
+            print(f"## round {r + 1}, {isa}, load {os.getloadavg()[0]:.2f}", flush=True)
+            env = {**os.environ, **(AVX2_HOLD if isa == "avx2" else {})}
+            if isa == "native":
+                for k in AVX2_HOLD:
+                    env.pop(k, None)
+            out = subprocess.run([sys.executable, __file__, *rest, "--isa", isa], env=env,
+                                 capture_output=True, text=True)
+            sys.stdout.write(out.stdout)
+            if out.returncode != 0:
+                sys.stderr.write(out.stderr)
+                return out.returncode
+            line = [x for x in out.stdout.splitlines() if x.startswith("SUMMARY ")][-1]
+            results[isa].append(json.loads(line[len("SUMMARY "):]))
+    print(f"## medians over {rounds} round(s) (load now {os.getloadavg()[0]:.2f})")
+    print(f"{'':32s}{'native':>10s}{'AVX2':>10s}{'AVX2/native':>13s}")
+    for key in results["native"][0]:
+        nat = statistics.median(x[key] for x in results["native"])
+        avx = statistics.median(x[key] for x in results["avx2"])
+        print(f"{key:32s}{nat:10.1f}{avx:10.1f}{avx / nat:13.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=30)
@@ -82,7 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", choices=("ssd", "yunet"), default=None,
                    help="detector of the whole-pipeline runs (default from the yaml)")
     p.add_argument("--checkpoint", default=None, help="classifier (default from the yaml)")
+    p.add_argument("--frames", type=int, default=150, help="frames of each pipeline video")
+    p.add_argument("--isa", choices=("native", "avx2", "both"), default="both",
+                   help="hold oneDNN/torch to AVX2, or run both in alternating child processes")
+    p.add_argument("--rounds", type=int, default=1, help="rounds of native + AVX2 (--isa both)")
     args = p.parse_args(argv)
+    if args.isa == "both":
+        return run_both(argv if argv is not None else sys.argv[1:], args.rounds)
+    if args.isa == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_HOLD.items()):
+        return subprocess.call([sys.executable, __file__, *(argv if argv is not None
+                                                             else sys.argv[1:])],
+                               env={**os.environ, **AVX2_HOLD})
 
     overrides: dict[str, object] = {"classifier_bf16": args.bf16}
     if args.flip_tta is not None:
@@ -96,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         cv2.setNumThreads(args.cv_threads)
     torch.set_num_threads(args.torch_threads)
 
+    print(f"# ISA: {'held to AVX2 (' + ' '.join(f'{k}={v}' for k, v in AVX2_HOLD.items()) + ')' if args.isa == 'avx2' else 'native'}")
     load1, load5, _ = os.getloadavg()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{load1:.2f} (1 min) {load5:.2f} (5 min)"
@@ -124,15 +194,25 @@ def main(argv: list[str] | None = None) -> int:
               f"CPU {cpu / batch:.1f} ms/face)")
 
     pipeline.classifier = clf  # same classifier settings (bf16, threads) as above
-    for label, frame in (("1 face ", one), ("3 faces", three)):
-        n = len(pipeline.process(frame, 0.0))
-        stamp = iter(range(1, 10**9))
-        ms, cpu = median_ms(lambda: pipeline.process(frame, next(stamp) / 30.0), args.repeats,
-                            args.warmup)
-        verdict = "" if label.startswith("1") else ("  (target >= 30: met)" if 1e3 / ms >= 30
-                                                    else "  (target >= 30: NOT met)")
-        print(f"pipeline {params['detector']} {label} 640x480: {1e3 / ms:6.1f} frames/s "
-              f"({ms:.2f} ms/frame, CPU {cpu:.1f} ms/frame, {n} found){verdict}")
+    pipeline.close()
+    summary: dict[str, float] = {}
+    for mode, extra in (("schedule", {}), ("every frame", {"detect_every": 1})):
+        for label, frame in (("1 face ", one), ("3 faces", three)):
+            p = build_pipeline({**params, **extra})
+            p.classifier = clf
+            p.warm_up()
+            fps, p95, n, cpu = run_video(p, frame, args.frames)
+            stats = p.stats()
+            p.close()
+            verdict = "" if label.startswith("1") else ("  (target >= 30: met)" if fps >= 30
+                                                        else "  (target >= 30: NOT met)")
+            print(f"pipeline {params['detector']} {mode:11s} {label} 640x480: {fps:6.1f} "
+                  f"frames/s, p95 {p95:.1f} ms/frame, CPU {cpu:.1f} ms/frame, {n} faces at the end, full detection on "
+                  f"{stats.get('schedule_full_detection_share', 1.0):.0%} of frames{verdict}")
+            summary[f"{mode} {label.strip()} frames/s"] = round(fps, 1)
+            summary[f"{mode} {label.strip()} p95 ms"] = round(p95, 1)
+            summary[f"{mode} {label.strip()} CPU ms/frame"] = round(cpu, 1)
+    print("SUMMARY " + json.dumps(summary))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Face-detector recall by face width, false positives and speed, for every configuration.
 
-    python benchmarks/detector_recall.py [--wild N] [--configs ssd,ssd_tf,yunet,...] [--json F]
+    python benchmarks/detector_recall.py [--wild N] [--configs default,default_video,ssd,...]
+                                         [--json F]
 
 Frames are 640x480, made by rescaling real photos with known face boxes and pasting them onto
 a no-face background (a real photo, ``fer_no-faces.jpg``), so that each face gets a chosen width
@@ -179,6 +180,11 @@ def noface_frames(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 CONFIGS = {
     # name: (detector, keyword arguments of make_detector, SsdOnnxFaceDetector overrides)
+    # "default": the node's detector with the second-stage check, as fer-detect on a photo;
+    # "default_video": each frame as a static VIDEO_FRAMES-frame video through the node's
+    # frame schedule and confirmed tracks (what reaches `emotions` on the last frame)
+    "default": ("default", {}, {}),
+    "default_video": ("default_video", {}, {}),
     "ssd_tf": ("ssd_tf", {}, {}),
     "ssd": ("ssd", {}, {}),
     "ssd_float": ("ssd", {"precision": "float"}, {}),
@@ -192,6 +198,53 @@ CONFIGS = {
 }
 
 
+VIDEO_FRAMES = 8
+
+
+class Verified:
+    """The node's detector and second-stage check, as ``fer-detect`` runs them on a photo."""
+
+    def __init__(self, params: dict) -> None:
+        from fer_ros.core.factory import build_detector, build_verifier
+
+        self.detector = build_detector(params)
+        self.verifier = build_verifier(params)
+
+    def detect(self, frame: np.ndarray) -> list:
+        dets = self.detector.detect(frame)
+        return self.verifier.filter(frame, dets) if self.verifier is not None else dets
+
+
+class AsVideo:
+    """A frame shown VIDEO_FRAMES times (30 Hz) through the node's schedule (inline full
+    detections, so the run is repeatable) and confirming tracker: the faces published on the
+    last frame."""
+
+    def __init__(self, params: dict) -> None:
+        from fer_ros.core.factory import build_detector, build_verifier
+
+        self.params = params
+        self.detector = build_detector(params)
+        self.verifier = build_verifier(params)
+
+    def detect(self, frame: np.ndarray) -> list:
+        from fer_ros.core.schedule import FrameSchedule
+        from fer_ros.core.tracking import FaceTracker
+
+        p = self.params
+        tracker = FaceTracker(p["track_iou_threshold"], p["track_max_missed"],
+                              min_hits=p["confirm_hits"], hit_window=p["confirm_window"])
+        schedule = FrameSchedule(self.detector, tracker, p["detect_every"],
+                                 p["detect_every_max"], p["frame_budget_ms"],
+                                 p["scene_change"], self.verifier)
+        published = []
+        for i in range(VIDEO_FRAMES):
+            dets = schedule.detect(frame, i / 30.0)
+            published = [d for d, (_, ok) in zip(dets, tracker.update([d.box for d in dets]))
+                         if ok]
+        return published
+
+
 def build(name: str, threshold: float | None):
     from fer_ros.core.ssd_detector import SsdPass
 
@@ -199,6 +252,11 @@ def build(name: str, threshold: float | None):
     from fer_ros.params import load_defaults
 
     detector, kwargs, overrides = CONFIGS[name]
+    if detector in ("default", "default_video"):
+        params = load_defaults()
+        if threshold is not None:
+            params[score_threshold_param(params["detector"])] = threshold
+        return Verified(params) if detector == "default" else AsVideo(params)
     if threshold is None:  # the node's default (config/emotion.yaml)
         threshold = load_defaults()[score_threshold_param(detector)]
     det = make_detector(detector, score_threshold=threshold, **kwargs)

@@ -5,6 +5,10 @@ OUT/results.jsonl, OUT/summary.json) and ``image_source`` (publishes INPUT best 
 rosbag2 folder ``fer-bag play`` replays its image topic instead), waits for the source to
 finish, then prints a summary: frames in/out, faces, label histogram, output frames/s and
 latency p50/p95.
+
+``--isa avx2`` holds the node's oneDNN (torch, OpenVINO) to AVX2, as on an AVX2-only robot
+CPU (see docs/performance.md); ``--isa both`` runs the demo natively, then held, into
+OUT/native and OUT/avx2, and prints both summaries.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from fer_ros.ros_env import dds_env
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = REPO.parent / "shared" / "samples" / "fer_woman2.mp4"
+AVX2_HOLD = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
+             "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 def _script(name: str) -> list[str]:
@@ -89,6 +95,8 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     env = dds_env(isolate=True)
     env["PYTHONUNBUFFERED"] = "1"
+    if args.isa == "avx2":
+        env.update(AVX2_HOLD)
     out = Path(args.out)
     bag = bag_image_topic(args.input)
     node_params, remaps = dict(args.node_params), {}
@@ -138,7 +146,7 @@ def run_demo(args: argparse.Namespace) -> int:
                "answered_ratio": round(summary["frames_out"] / max(published, 1), 3),
                "source_seconds": round(wall, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"\nframes in {summary['frames_in']}, out {summary['frames_out']} "
+    print(f"\n{args.isa}: frames in {summary['frames_in']}, out {summary['frames_out']} "
           f"({summary['answered_ratio']:.0%}), {summary['fps']} frames/s, faces/frame "
           f"{summary['faces_per_frame']}, latency p50 {summary['latency_ms']['p50']} ms "
           f"p95 {summary['latency_ms']['p95']} ms")
@@ -156,11 +164,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640, help="letterbox width (0 = native)")
     parser.add_argument("--height", type=int, default=480, help="letterbox height (0 = native)")
     parser.add_argument("--max-frames", type=int, default=0)
+    parser.add_argument("--isa", choices=("native", "avx2", "both"), default="native",
+                        help="hold the node to AVX2 (as an AVX2-only CPU), or run both")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="emotion_node parameter, e.g. -p detector:=yunet")
     args = parser.parse_args(argv)
     args.node_params = dict(p.split(":=", 1) for p in args.param)
-    return run_demo(args)
+    if args.isa != "both":
+        return run_demo(args)
+    out = Path(args.out)
+    for isa in ("native", "avx2"):
+        code = run_demo(argparse.Namespace(**{**vars(args), "isa": isa, "out": str(out / isa)}))
+        if code:
+            return code
+    for isa in ("native", "avx2"):
+        summary = json.loads((out / isa / "summary.json").read_text())
+        print(f"{isa:6s}: answered {summary['frames_out']}/{summary['frames_in']} "
+              f"({summary['answered_ratio']:.1%}), latency p95 {summary['latency_ms']['p95']} ms")
+    return 0
 
 
 if __name__ == "__main__":

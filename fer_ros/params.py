@@ -173,6 +173,23 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("track_iou_threshold", float, "Minimum box IoU to continue a track", 0.01, 1.0),
     ParamSpec("track_max_missed", int,
               "Frames a track survives without a matching detection", 0, 1000),
+    ParamSpec("confirm_hits", int, "A tracked face is published once it was detected in this "
+              "many of the last confirm_window frames (1 = at once); needs tracking", 1, 30),
+    ParamSpec("confirm_window", int, "Frames over which confirm_hits are counted", 1, 30),
+    ParamSpec("verify_faces", bool, "Second-stage check of every new face: YuNet must find it "
+              "too on a patch around it (removes most phantoms; about 2 ms per new face)"),
+    ParamSpec("detect_every", int, "Full-frame face detection every this many frames, tracked "
+              "faces found around their last box in between; 0 = as the CPU allows (see "
+              "frame_budget_ms); 1 = every frame; needs tracking", 0, 1000),
+    ParamSpec("detect_every_max", int, "Most frames between full detections when detect_every "
+              "is 0 (a new face waits at most this long)", 1, 1000),
+    ParamSpec("frame_budget_ms", float, "Time one frame may take when detect_every is 0; "
+              "0 = 0.7 of the measured frame period", 0.0, 10000.0),
+    ParamSpec("scene_change", float, "A full detection runs when the mean grey level of the "
+              "frame changes by more than this share of the range from one frame to the next "
+              "(a cut, a pan); 0 = never", 0.0, 1.0),
+    ParamSpec("detect_in_background", bool, "Scheduled full detections run on a second thread "
+              "while frames go on with the tracked faces (no frame waits for them)"),
     ParamSpec("smoothing_time_constant_s", float,
               "Time constant (s) of per-track smoothing of the probabilities; 0 = off", 0.0, 60.0),
     ParamSpec("diagnostics_period_s", float, "Seconds between diagnostics messages", 0.1, 60.0),

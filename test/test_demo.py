@@ -32,11 +32,13 @@ def test_demo_on_a_video_writes_video_results_and_summary(tmp_path):
     # latest frame wins: a busy machine may skip frames (the answered share is a benchmark
     # figure, printed by make demo), but many must be answered and none invented
     assert 15 <= summary["frames_out"] <= 30
-    assert 0.9 <= summary["faces_per_frame"] <= 1.1  # one woman in every frame
+    assert 0.8 <= summary["faces_per_frame"] <= 1.0  # the woman, once confirmed (3 frames)
     assert summary["latency_ms"]["p50"] > 0
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == summary["frames_out"]
-    first = json.loads(lines[0])
+    records = [json.loads(line) for line in lines]
+    assert records[0]["faces"] == []  # a face is published once seen in 3 frames
+    first = next(r for r in records if r["faces"])
     assert first["frame_id"] == "camera" and len(first["faces"]) == 1
     assert set(first["faces"][0]["probabilities"]) == {
         "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
@@ -56,7 +58,7 @@ def test_demo_replays_a_rosbag(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["frames_in"] == 20 and 10 <= summary["frames_out"] <= 20
-    assert 0.9 <= summary["faces_per_frame"] <= 1.1
+    assert 0.8 <= summary["faces_per_frame"] <= 1.0  # none in the 2 frames before confirmation
 
 
 def test_demo_with_a_missing_input_fails_clearly(tmp_path):

@@ -142,7 +142,7 @@ def test_samples_labels_boxes_header_and_bad_messages(ros, core_pipeline):
 
 
 def test_annotated_image_is_published_to_a_subscriber(ros):
-    node = start_node()
+    node = start_node("-p", "confirm_hits:=1")  # the first answer already holds the face
     try:
         ex = Exchange(ros, "image_raw", "emotions")
         got: list[Image] = []
@@ -161,7 +161,9 @@ def test_annotated_image_is_published_to_a_subscriber(ros):
 
 
 def test_compressed_input_with_namespace_and_remap(ros):
-    node = start_node("-p", "input_transport:=compressed", "-r", "__ns:=/robot1",
+    # confirm_hits 1: one image answers with its faces (the default waits for 3 frames)
+    node = start_node("-p", "input_transport:=compressed", "-p", "confirm_hits:=1",
+                      "-r", "__ns:=/robot1",
                       "-r", "image_raw/compressed:=/front_cam/image/compressed")
     try:
         ex = Exchange(ros, "/front_cam/image/compressed", "/robot1/emotions", compressed=True)
@@ -230,7 +232,7 @@ def test_lifecycle_services_configure_activate_deactivate(ros):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 
-    node = start_node("-p", "autostart:=false")
+    node = start_node("-p", "autostart:=false", "-p", "confirm_hits:=1")
     try:
         change = ros.node.create_client(ChangeState, "/emotion_node/change_state")
         get = ros.node.create_client(GetState, "/emotion_node/get_state")

@@ -171,3 +171,25 @@ def test_one_woman_keeps_one_id_on_real_video(shared_models_dir):
     assert top_id == 0
     assert top_count >= 0.95 * len(ids), Counter(ids)
 
+
+
+def test_a_face_is_confirmed_after_min_hits_of_hit_window():
+    tracker = FaceTracker(min_hits=3, hit_window=5)
+    box = Box(100, 100, 80, 80)
+    assert tracker.update([box]) == [(0, False)]
+    assert tracker.update([box]) == [(0, False)]
+    assert tracker.update([]) == []
+    assert tracker.update([box]) == [(0, True)]  # 3 of the last 4
+    for _ in range(3):  # confirmed tracks stay confirmed through misses
+        tracker.update([])
+    assert tracker.update([box]) == [(0, True)]
+
+
+def test_a_one_frame_box_is_never_confirmed_and_dropped_soon():
+    tracker = FaceTracker(min_hits=3, hit_window=5, max_missed=10)
+    assert tracker.update([Box(300, 300, 60, 60)]) == [(0, False)]
+    for _ in range(3):
+        tracker.update([])
+    assert tracker.active_ids == []  # cannot reach 3 hits in its window any more
+    with pytest.raises(ConfigError):
+        FaceTracker(min_hits=4, hit_window=3)

@@ -120,7 +120,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def process_image(path: Path, pipeline: EmotionPipeline, args: argparse.Namespace) -> None:
     bgr = read_image(path)
-    results = pipeline.process(bgr)
+    results = pipeline.process_image(bgr)  # one photo: no tracking, a second-stage check
     if args.annotate:
         out = _out_path(args.annotate, path, path.suffix.lower() if path.suffix.lower()
                         in {".jpg", ".jpeg", ".png", ".bmp"} else ".png")
@@ -207,6 +207,8 @@ def _restart(pipeline: EmotionPipeline) -> None:
         pipeline.tracker.reset(restart_ids=True)
     if pipeline.smoother is not None:
         pipeline.smoother.reset()
+    if pipeline.schedule is not None:
+        pipeline.schedule.reset()
 
 
 def main(argv: list[str] | None = None) -> int:

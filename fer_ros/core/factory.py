@@ -15,7 +15,14 @@ from .detector_base import FaceDetector
 from .file_checks import require_file
 from .pipeline import EmotionPipeline
 from .smoothing import EmaSmoother
+from .schedule import FrameSchedule
 from .tracking import FaceTracker
+from .verify import FaceVerifier
+
+# The second detector's score a new face must reach in the second-stage check: YuNet at 0.3
+# keeps nearly every true face and still removes most SSD phantoms (docs/performance.md;
+# with detector yunet the SSD checks instead, at the same value: not measured)
+VERIFY_THRESHOLD = 0.3
 
 
 def classifier_path(model: str) -> Path:
@@ -70,16 +77,46 @@ def build_classifier(params: Mapping[str, Any]) -> FaceClassifier:
 
 
 def build_pipeline(params: Mapping[str, Any]) -> EmotionPipeline:
-    """Detector, classifier, and (when enabled) tracker and smoother, from validated params."""
+    """Detector, classifier, second-stage check, and (when enabled) tracker, smoother and frame
+    schedule, from validated params."""
     detector = build_detector(params)
     classifier = build_classifier(params)
-    tracker = smoother = None
+    verifier = build_verifier(params)
+    tracker = smoother = schedule = None
     if params["tracking"]:
         tracker = FaceTracker(
-            iou_threshold=params["track_iou_threshold"], max_missed=params["track_max_missed"]
+            iou_threshold=params["track_iou_threshold"], max_missed=params["track_max_missed"],
+            min_hits=min(params["confirm_hits"], params["confirm_window"]),
+            hit_window=params["confirm_window"],
         )
         smoother = build_smoother(params, classifier.labels)
-    return EmotionPipeline(detector, classifier, tracker=tracker, smoother=smoother)
+        schedule = build_schedule(params, detector, tracker, verifier)
+    return EmotionPipeline(detector, classifier, tracker=tracker, smoother=smoother,
+                           schedule=schedule, verifier=verifier)
+
+
+def build_verifier(params: Mapping[str, Any]) -> FaceVerifier | None:
+    """The second-stage check of new faces (YuNet on a patch), or None when off."""
+    if not params["verify_faces"]:
+        return None
+    second = "yunet" if params["detector"] != "yunet" else "ssd"
+    return FaceVerifier(build_detector({**params, "detector": second,
+                                        score_threshold_param(second): VERIFY_THRESHOLD,
+                                        "min_face_size": 0}))
+
+
+def build_schedule(params: Mapping[str, Any], detector, tracker: FaceTracker,
+                   verifier: FaceVerifier | None) -> FrameSchedule:
+    """The frame schedule of a tracked camera (a second detector for the worker thread when
+    full detections run in the background and detect_every is not 1)."""
+    background = None
+    if params["detect_in_background"] and params["detect_every"] != 1:
+        background = build_detector(params)
+    return FrameSchedule(detector, tracker, detect_every=params["detect_every"],
+                         detect_every_max=params["detect_every_max"],
+                         frame_budget_ms=params["frame_budget_ms"],
+                         scene_change=params["scene_change"], verifier=verifier,
+                         background_detector=background)
 
 
 def build_smoother(params: Mapping[str, Any], labels: list[str]) -> EmaSmoother | None:

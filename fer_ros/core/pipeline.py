@@ -1,7 +1,15 @@
-"""The whole per-frame inference: detect faces, classify them, optionally track and smooth."""
+"""The whole per-frame inference: detect faces, classify them, optionally track and smooth.
+
+With a tracker that confirms faces (core/tracking.py ``update``), only confirmed faces are
+classified and returned: a face must be seen in several frames before a robot hears of it.
+With a schedule (core/schedule.py), the schedule decides per frame whether the detector
+looks at the whole frame or only around the tracked faces. A single photo goes through
+:meth:`EmotionPipeline.process_image`: no tracking, and a second-stage check instead.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import numpy as np
@@ -10,7 +18,9 @@ from .classifier_base import FaceClassifier
 from .detector_base import FaceDetector
 from .errors import ModelError
 from .image_codec import ensure_bgr
-from .types import Box, FaceResult
+from .schedule import FrameSchedule
+from .verify import FaceVerifier
+from .types import Box, Detection, FaceResult
 
 
 class Tracker(Protocol):
@@ -37,11 +47,15 @@ class EmotionPipeline:
         classifier: FaceClassifier,
         tracker: Tracker | None = None,
         smoother: Smoother | None = None,
+        schedule: FrameSchedule | None = None,
+        verifier: FaceVerifier | None = None,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
         self.tracker = tracker
         self.smoother = smoother
+        self.schedule = schedule
+        self.verifier = verifier
 
     @property
     def labels(self) -> list[str]:
@@ -56,6 +70,13 @@ class EmotionPipeline:
         to infinity). Tracker and smoother are not touched."""
         blank = np.full((height, width, 3), 128, dtype=np.uint8)
         self.detector.detect(blank)
+        schedule = self.schedule
+        if schedule is not None:  # the patch shapes too (OpenVINO compiles once per shape)
+            self.detector.detect(blank[:schedule.patch_size, :schedule.patch_size])
+            if schedule.background_detector is not None:
+                schedule.background_detector.detect(blank)
+        if self.verifier is not None:
+            self.verifier.detector.detect(blank[:128, :128])
         side = max(min(width, height) // 2, 1)
         box = Box((width - side) // 2, (height - side) // 2, side, side)
         probs = np.asarray(self.classifier.classify(blank, [box]))
@@ -72,22 +93,70 @@ class EmotionPipeline:
                              f"{float(probs.sum()):.4f}, not 1")
 
     def process(self, bgr: np.ndarray, stamp_s: float | None = None) -> list[FaceResult]:
-        """Detect, classify (one batch for all faces), then track and smooth if configured."""
+        """One video frame: detect (as the schedule says), track, classify the confirmed
+        faces (one batch), smooth."""
         bgr = ensure_bgr(bgr)
-        detections = sorted(self.detector.detect(bgr), key=lambda d: (d.box.x, d.box.y))
-        probs = self.classifier.classify(bgr, [d.box for d in detections])
+        t0 = time.perf_counter()
+        schedule, tracker, smoother = self.schedule, self.tracker, self.smoother
+        if schedule is not None:
+            detections = schedule.detect(bgr, stamp_s)
+        else:
+            detections = self.detector.detect(bgr)
+            if self.verifier is not None and tracker is None:  # nothing confirms: check all
+                detections = self.verifier.filter(bgr, detections)
+        detect_ms = (time.perf_counter() - t0) * 1e3
+        detections = sorted(detections, key=lambda d: (d.box.x, d.box.y))
+        ids: list[int] = [-1] * len(detections)
+        update = getattr(tracker, "update", None)
+        if update is not None:  # a confirming tracker: only confirmed faces go on
+            kept = [(d, tid) for d, (tid, ok) in zip(detections, update([d.box for d in
+                                                                         detections])) if ok]
+            detections, ids = [d for d, _ in kept], [tid for _, tid in kept]
+        results = self._classify(bgr, detections)
+        for result, tid in zip(results, ids):
+            result.track_id = tid
+        if tracker is not None and update is None:
+            tracker.assign(results, stamp_s)
+        if smoother is not None:
+            out = smoother.smooth(results, stamp_s)
+            if isinstance(out, list):  # a smoother may return new results instead of editing
+                results = out
+        if schedule is not None:
+            schedule.note_frame((time.perf_counter() - t0) * 1e3, detect_ms)
+        return results
+
+    def process_image(self, bgr: np.ndarray) -> list[FaceResult]:
+        """One photo: a full detection, the second-stage check of every face (when there is a
+        verifier), classification; no tracking, smoothing or schedule."""
+        bgr = ensure_bgr(bgr)
+        detections = self.detector.detect(bgr)
+        if self.verifier is not None:
+            detections = self.verifier.filter(bgr, detections)
+        return self._classify(bgr, sorted(detections, key=lambda d: (d.box.x, d.box.y)))
+
+    def _classify(self, bgr: np.ndarray, detections: list[Detection]) -> list[FaceResult]:
+        probs = self.classifier.classify(bgr, [d.box for d in detections]) if detections else []
         labels = self.classifier.labels
         results = []
         for det, p in zip(detections, probs):
             best = int(np.argmax(p))
             results.append(FaceResult(box=det.box, score=float(det.score), label=labels[best],
                                       confidence=float(p[best]), probabilities=p))
-        tracker, smoother = self.tracker, self.smoother  # the node may swap them meanwhile
-        if tracker is not None:
-            tracker.assign(results, stamp_s)
-        if smoother is not None:
-            out = smoother.smooth(results, stamp_s)
-            if isinstance(out, list):  # a smoother may return new results instead of editing
-                results = out
         return results
 
+    @property
+    def detectors(self) -> list[FaceDetector]:
+        """The face detector and its copy on the schedule's worker thread, if any: a live
+        threshold change goes to both."""
+        schedule = self.schedule
+        extra = schedule.background_detector if schedule is not None else None
+        return [self.detector] + ([extra] if extra is not None else [])
+
+    def stats(self) -> dict[str, Any]:
+        """What the schedule and the checks are doing (empty without a schedule)."""
+        return self.schedule.stats() if self.schedule is not None else {}
+
+    def close(self) -> None:
+        """Stop the schedule's worker thread, if any."""
+        if self.schedule is not None:
+            self.schedule.close()

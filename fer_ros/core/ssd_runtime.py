@@ -66,6 +66,25 @@ def _required(module: str):
     return mod
 
 
+# oneDNN CPU ISA caps below AVX-512 BF16 (oneDNN's names for ONEDNN_MAX_CPU_ISA)
+_NO_BF16_ISAS = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def isa_cap() -> str:
+    """The CPU instruction set oneDNN is held to (ONEDNN_MAX_CPU_ISA, or the older
+    DNNL_MAX_CPU_ISA), upper case; "" when not held."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+            or "").strip().upper()
+
+
+def openvino_precision() -> str:
+    """bf16 unless oneDNN is held below AVX-512 BF16. OpenVINO's CPU plugin runs its kernels
+    through its own oneDNN, which honours the cap, but decides bf16 from the CPU itself: held
+    to AVX2 on a bf16 CPU it would ask for bf16 kernels that the cap forbids (and fail to
+    compile the float graph). f32 is what it picks by itself on a real AVX2 CPU."""
+    return "f32" if isa_cap() in _NO_BF16_ISAS else "bf16"
+
+
 class OpenVinoRuntime:
     """OpenVINO CPU inference; one compiled model per input shape, the ``MAX_SHAPES`` most
     recently used kept (each costs tens of MB, even for small shapes; a camera needs two: the
@@ -76,7 +95,7 @@ class OpenVinoRuntime:
     MAX_SHAPES = 4
 
     def __init__(self, onnx_path: str | os.PathLike[str], threads: int = 1,
-                 precision: str = "bf16") -> None:
+                 precision: str | None = None) -> None:
         ov = _required("openvino")
         self._core = _openvino_core(ov)
         try:
@@ -84,7 +103,8 @@ class OpenVinoRuntime:
         except Exception as exc:  # openvino raises RuntimeError subclasses for bad files
             raise ModelError(f"cannot load the SSD ONNX model {onnx_path}: {exc}") from None
         self._config = {"INFERENCE_NUM_THREADS": max(int(threads), 1),
-                        "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                        "INFERENCE_PRECISION_HINT": precision or openvino_precision(),
+                        "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": 1}
         # one compiled model + infer request per input shape: an explicit request fed without a
         # copy is faster than calling the compiled model with a new array, and static shapes

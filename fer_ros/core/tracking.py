@@ -12,12 +12,18 @@ faster than IoU tolerates. Tracks are compared through a constant-velocity predi
 their centre (size kept), so two faces that cross keep their ids. A track that finds no
 detection survives ``max_missed`` frames (like ROS4HRI hri_face_detect) and is then dropped;
 unmatched detections start new tracks. Matching counts frames (calls), not seconds.
+
+A new track is *tentative* until it has been matched in ``min_hits`` of the last
+``hit_window`` frames (SORT/ByteTrack's min_hits): a detector's one-frame phantom (a shirt
+pattern, an ear) must not reach a robot as a face. Once confirmed, a track stays confirmed
+while it lives. ``min_hits=1`` confirms at once (every detection is reported).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from ..params import or_default
 from .errors import ConfigError
@@ -61,6 +67,19 @@ class Track:
     vy: float = 0.0
     missed: int = 0
     hits: int = 1
+    confirmed: bool = False
+    recent: deque[bool] = field(default_factory=deque)  # matched or not, newest last
+
+    @property
+    def box(self) -> Box:
+        """The last matched box, in whole pixels."""
+        cx, cy, w, h = self.rect
+        return Box(int(round(cx - w / 2)), int(round(cy - h / 2)), int(round(w)), int(round(h)))
+
+    def predicted_box(self) -> Box:
+        """:meth:`predicted` in whole pixels: where to look for this face in the next frame."""
+        cx, cy, w, h = self.predicted()
+        return Box(int(round(cx - w / 2)), int(round(cy - h / 2)), int(round(w)), int(round(h)))
 
     def predicted(self) -> _Rect:
         """Where the centre should be in the next frame (constant velocity), size unchanged."""
@@ -91,6 +110,8 @@ class FaceTracker:
         max_missed: int | None = None,  # default: the track_max_missed parameter
         max_center_distance: float = 0.5,
         predict_motion: bool = True,
+        min_hits: int = 1,
+        hit_window: int = 1,
     ) -> None:
         iou_threshold = or_default(iou_threshold, "track_iou_threshold")
         max_missed = or_default(max_missed, "track_max_missed")
@@ -103,6 +124,11 @@ class FaceTracker:
                 "max_center_distance must be >= 0 (0 disables the fallback), "
                 f"got {max_center_distance}"
             )
+        if hit_window < 1 or not 1 <= min_hits <= hit_window:
+            raise ConfigError(f"min_hits must be in 1..hit_window and hit_window >= 1, got "
+                              f"min_hits={min_hits}, hit_window={hit_window}")
+        self.min_hits = int(min_hits)
+        self.hit_window = int(hit_window)
         self.iou_threshold = float(iou_threshold)
         self.max_missed = int(max_missed)
         self.max_center_distance = float(max_center_distance)
@@ -121,33 +147,60 @@ class FaceTracker:
         if restart_ids:
             self._next_id = 0
 
+    @property
+    def tracks(self) -> list[Track]:
+        """The live tracks (read them, do not change them)."""
+        return list(self._tracks)
+
     def assign(self, results: list[FaceResult], stamp_s: float | None = None) -> None:
         """Set ``track_id`` of every result in place (one frame). ``stamp_s`` is not used:
-        matching and ``max_missed`` count frames."""
+        matching and ``max_missed`` count frames. Tentative tracks get their id too; use
+        :meth:`update` to learn which are confirmed."""
         del stamp_s
-        rects = [_rect(r.box) for r in results]
+        for result, (track_id, _) in zip(results, self.update([r.box for r in results])):
+            result.track_id = track_id
+
+    def update(self, boxes: list[Box]) -> list[tuple[int, bool]]:
+        """One frame's boxes -> (track id, confirmed) of each, in the same order."""
+        rects = [_rect(b) for b in boxes]
+        out: list[tuple[int, bool]] = [(-1, False)] * len(rects)
         matched_tracks: set[int] = set()
         matched_dets: set[int] = set()
         for ti, di in self._match(rects):
             track = self._tracks[ti]
             track.update(rects[di])
-            results[di].track_id = track.track_id
+            self._record(track, True)
+            out[di] = (track.track_id, track.confirmed)
             matched_tracks.add(ti)
             matched_dets.add(di)
         survivors = []
         for ti, track in enumerate(self._tracks):
             if ti not in matched_tracks:
                 track.missed += 1
+                self._record(track, False)
                 if track.missed > self.max_missed:
+                    continue
+                # a tentative track that can no longer reach min_hits in its window is dropped
+                if not track.confirmed and (sum(track.recent) + self.hit_window
+                                            - len(track.recent) < self.min_hits):
                     continue
             survivors.append(track)
         for di, rect in enumerate(rects):
             if di not in matched_dets:
                 track = Track(self._next_id, rect)
                 self._next_id += 1
+                self._record(track, True)
                 survivors.append(track)
-                results[di].track_id = track.track_id
+                out[di] = (track.track_id, track.confirmed)
         self._tracks = survivors
+        return out
+
+    def _record(self, track: Track, hit: bool) -> None:
+        track.recent.append(hit)
+        while len(track.recent) > self.hit_window:
+            track.recent.popleft()
+        if not track.confirmed and sum(track.recent) >= self.min_hits:
+            track.confirmed = True
 
     def _match(self, rects: list[_Rect]) -> list[tuple[int, int]]:
         """Greedy matching: IoU pairs (best first), then centre-distance pairs (closest first).

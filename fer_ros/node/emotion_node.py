@@ -162,6 +162,8 @@ class EmotionNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.pipeline is not None:
+            self.pipeline.close()  # the schedule's full-detection thread
         self.pipeline = None
         self._state = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
@@ -295,11 +297,12 @@ class EmotionNode(LifecycleNode):
         p = self.pipeline
         if p is None:
             return
-        det, clf = p.detector, p.classifier
+        clf = p.classifier
         for name, attr in ((score_threshold_param(self.params["detector"]), "score_threshold"),
                            ("nms_threshold", "nms_threshold"), ("min_face_size", "min_size")):
-            if name in changed and hasattr(det, attr):
-                setattr(det, attr, changed[name])
+            for det in p.detectors:  # the schedule's worker thread has its own
+                if name in changed and hasattr(det, attr):
+                    setattr(det, attr, changed[name])
         if "crop_margin" in changed:
             clf.crop_margin = changed["crop_margin"]
         if "flip_tta" in changed:
@@ -321,6 +324,9 @@ class EmotionNode(LifecycleNode):
             snap = self.stats.snapshot()
             snap["frames_skipped"] = self._slot.dropped
             snap["workers_alive"] = workers_alive()
+            pipeline = self.pipeline
+            if pipeline is not None:
+                snap.update(pipeline.stats())  # frame schedule and face checks
             _, _, reasons = self.stats.refusals()
             status = diagnostic_status(self.get_fully_qualified_name(), self._state, snap,
                                        self.params, self._last_error, reasons)
