@@ -55,10 +55,11 @@ def test_score_counts_unmatched_faces_as_wrong_and_reports_precision():
 
 @pytest.mark.skipif(not (video_dev_dir() / "labels.csv").is_file(), reason="video-dev not present")
 def test_video_dev_with_the_default_detector_finds_the_labelled_faces():
-    from fer_ros.core.factory import build_detector
+    from fer_ros.core.factory import build_detector, build_verifier
     from fer_ros.params import load_defaults
 
-    faces = collect_faces(build_detector(load_defaults()))
+    params = load_defaults()
+    faces = collect_faces(build_detector(params), verifier=build_verifier(params))
     assert len(faces.labels) == 156 and faces.images.shape == (156, 48, 48)
     assert faces.found.mean() > 0.95
     assert {"happy", "neutral", "sad", "surprise", "angry"} == set(faces.labels)

@@ -108,7 +108,8 @@ def full_report(ckpt: dict, data: Path, detector: str, flip: bool, plot_dir: Pat
                                                       [r["prediction"] for r in rows])
     out["wild_dev"] = wild
     out["wild_dev_detector"] = detector
-    faces = collect_faces(pipeline.detector, margin=params["crop_margin"])
+    faces = collect_faces(pipeline.detector, margin=params["crop_margin"],
+                          verifier=pipeline.verifier)
     out["video_dev"] = score_probs(pipeline.classifier.predict(faces.images), faces, labels)
     if plot_dir is not None:
         plot_wild(wild, plot_dir / f"{Path(name).stem}_wild_dev_confusion.png",

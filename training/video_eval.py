@@ -1,6 +1,7 @@
 """Score a classifier on video-dev: faces in real video, labelled by eye.
 
-The protocol of ``../shared/README.md``: run the detector on the full frame (OpenCV's
+The protocol of ``../shared/README.md``: run the detector (and the pipeline's second-stage
+check) on the full frame (OpenCV's
 sequential decode, no seeking), match each labelled box to the detected face of highest IoU
 (>= 0.3) and classify that face as the pipeline does, per frame, without tracking or
 smoothing; a labelled face with no match counts as wrong. ``skip`` faces are not counted.
@@ -89,12 +90,16 @@ class VideoFaces:
 
 
 def collect_faces(detector, root: Path | None = None, input_size: int = 48,
-                  margin: float = 0.05) -> VideoFaces:
-    """Detect once on every labelled frame and crop each labelled face's matched detection."""
+                  margin: float = 0.05, verifier=None) -> VideoFaces:
+    """Detect once on every labelled frame (with the pipeline's second-stage check when it
+    has one) and crop each labelled face's matched detection."""
     root = root or video_dev_dir()
     images, found, labels, videos = [], [], [], []
     for video, _, bgr, rows in labelled_frames(root):
-        boxes = [d.box for d in detector.detect(bgr)]
+        detections = detector.detect(bgr)
+        if verifier is not None:
+            detections = verifier.filter(bgr, detections)
+        boxes = [d.box for d in detections]
         for row in rows:
             truth = Box(int(row["x"]), int(row["y"]), int(row["w"]), int(row["h"]))
             hit = best_match(truth, boxes)
@@ -129,14 +134,14 @@ def score_probs(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -> 
 
 def default_faces(detector_name: str | None = None, margin: float | None = None) -> VideoFaces:
     """:func:`collect_faces` with the node's default detector and crop margin (params)."""
-    from fer_ros.core.factory import build_detector
+    from fer_ros.core.factory import build_detector, build_verifier
     from fer_ros.params import load_defaults
 
     params = load_defaults()
     if detector_name:
         params["detector"] = detector_name
     return collect_faces(build_detector(params), margin=params["crop_margin"] if margin is None
-                         else margin)
+                         else margin, verifier=build_verifier(params))
 
 
 def checkpoint_probs(path: str | os.PathLike[str], faces: VideoFaces) -> tuple[np.ndarray, list[str]]:
