@@ -16,8 +16,9 @@ pytestmark = pytest.mark.skipif(not (SHARED_DIR / "samples").is_dir(),
 
 
 def test_compressed_input_follows_the_remapped_base_topic(ros):
+    # confirm_hits 1: one image is asked, and a face is published only once confirmed
     node = start_node("-r", "image_raw:=/camera/image_raw", "-p", "input_transport:=compressed",
-                      "-p", "publish_annotated:=false")
+                      "-p", "publish_annotated:=false", "-p", "confirm_hits:=1")
     try:
         ex = Exchange(ros, "/camera/image_raw/compressed", "emotions", compressed=True)
         answer = ex.ask(sample("fer_justin.jpg"), node)

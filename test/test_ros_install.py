@@ -58,7 +58,9 @@ def test_node_with_defaults_answers_and_logs_its_fallback(ros):
     pytest.importorskip("fer_msgs.msg", reason="fer_msgs is not built (run `make setup`)")
     from test_emotion_node import Exchange, sample
 
-    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node"],
+    # defaults but confirm_hits 1: one image is asked, and faces are published once confirmed
+    node = subprocess.Popen([sys.executable, "-m", "fer_ros.node.emotion_node", "--ros-args",
+                             "-p", "confirm_hits:=1"],
                             env=hidden_env(), cwd=str(REPO_ROOT), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
