@@ -44,7 +44,7 @@ from training.dataset import FER2013_LABELS, default_data_path, load_fer2013
 from training.ferplus import (
     FER2013_ORDER, FERPLUS_LABELS, default_votes_path, read_votes, seven_class_head, targets_for_rows,
 )
-from training.video_eval import CALM, UPSET
+from training.video_eval import calm_false_alarm_rate
 
 
 class TwoHeadNet(torch.nn.Module):
@@ -333,8 +333,7 @@ def score_epoch(cfg: TrainConfig, data: Data, model: TwoHeadNet) -> dict:
         pred = [FER2013_LABELS[i] if ok else "" for i, ok in
                 zip(extra_v[:, FER2013_ORDER].argmax(1).tolist(), data.video[1])]
         rec["video_acc"] = float(np.mean([p == t for p, t in zip(pred, data.video[2])]))
-        calm = [p for p, t in zip(pred, data.video[2]) if t in CALM]
-        rec["video_calm_false_alarms"] = float(np.mean([p in UPSET for p in calm]))
+        rec["video_calm_false_alarms"] = calm_false_alarm_rate(data.video[2], pred)
         if "wild_tune_acc_ferplus" in rec:
             rec["balanced"] = (rec["val_ferplus_acc"] + rec["wild_tune_acc_ferplus"]
                                + rec["video_acc"]) / 3 - rec["video_calm_false_alarms"]

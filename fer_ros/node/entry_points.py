@@ -59,27 +59,25 @@ def emotion_node() -> int:
     shutdown.exit_now(main())
 
 
-def image_source() -> int:
-    """``image_source``: help, or run the publisher."""
-    from fer_ros.node import image_source as node
+def _help_or_run(name: str, module: str, summary: str, example: str) -> int:
+    """A plain ROS node's console script: help (its PARAMS table) and exit 0, or its main()."""
+    import importlib
 
+    node = importlib.import_module(f"fer_ros.node.{module}")
     if _help_asked():
-        print(node_help.help_text("image_source", IMAGE_SOURCE_SUMMARY,
-                                  node_help.lines_from_table(node.PARAMS),
-                                  "image_source --ros-args -p input:=clip.mp4 -p fps:=30.0"),
-              end="")
+        print(node_help.help_text(name, summary, node_help.lines_from_table(node.PARAMS),
+                                  example), end="")
         return 0
     return node.main()
+
+
+def image_source() -> int:
+    """``image_source``: help, or run the publisher."""
+    return _help_or_run("image_source", "image_source", IMAGE_SOURCE_SUMMARY,
+                        "image_source --ros-args -p input:=clip.mp4 -p fps:=30.0")
 
 
 def result_sink() -> int:
     """``result_sink``: help, or run the recorder."""
-    from fer_ros.node import result_sink as node
-
-    if _help_asked():
-        print(node_help.help_text("result_sink", RESULT_SINK_SUMMARY,
-                                  node_help.lines_from_table(node.PARAMS),
-                                  "result_sink --ros-args -p out_dir:=out -p idle_timeout_s:=3.0"),
-              end="")
-        return 0
-    return node.main()
+    return _help_or_run("result_sink", "result_sink", RESULT_SINK_SUMMARY,
+                        "result_sink --ros-args -p out_dir:=out -p idle_timeout_s:=3.0")
