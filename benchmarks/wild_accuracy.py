@@ -4,6 +4,7 @@
     python benchmarks/wild_accuracy.py [--split dev] [--detectors ssd,yunet,ssd_tf]
         [--checkpoint fer7] [--no-fer] [--json F] [--plot-dir DIR]
     python benchmarks/wild_accuracy.py --fer-crops     # pip fer's model on FER2013/FER+ crops
+    python benchmarks/wild_accuracy.py --video         # pip fer's pipeline on video-dev
 
 Each photo: the detector, the largest face, the classifier (config/emotion.yaml defaults,
 tracking and smoothing off: photos are independent); no face = wrong. Printed per detector:
@@ -28,6 +29,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere: the repo's packages
+    sys.path.insert(0, str(REPO))
 FER_VENV = REPO / ".venv-ferlite"
 FER_VERSION = "25.10.3"
 LITERT = "ai-edge-litert==2.3.0"
@@ -50,8 +53,9 @@ def setup_venv() -> int:
 
 # ----------------------------------------------------------------------------- pip fer side
 
-def fer_side(files: list[str]) -> int:
-    """Runs in .venv-ferlite: prints one JSON list of labels ("(no face)" when none)."""
+def fer_faces_fn():
+    """Runs in .venv-ferlite: a function image -> [(box [x, y, w, h], label)] for every face,
+    as pip fer's ``FER().detect_emotions`` finds and classifies them."""
     import importlib.util
 
     import cv2
@@ -64,17 +68,16 @@ def fer_side(files: list[str]) -> int:
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
     pad = 40  # fer.fer.PADDING
-    labels = []
-    for f in files:
-        img = cv2.imread(f)
+
+    def faces_of(img) -> list[tuple[list[int], str]]:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+        found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                          flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
         mean = cv2.mean(gray[gray.shape[0] - 2:, :])[0]
         padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
                                     value=[mean, mean, mean])
-        best, best_area = "(no face)", -1
-        for x, y, w, h in (faces if len(faces) else []):
+        result = []
+        for x, y, w, h in (found if len(found) else []):
             if h > w:
                 x, w = x - (h - w) // 2, h
             elif w > h:
@@ -82,14 +85,29 @@ def fer_side(files: list[str]) -> int:
             x1, x2, y1, y2 = x - 10 + pad, x + w + 10 + pad, y - 10 + pad, y + h + 10 + pad
             face = padded[max(0, y1):y2, max(0, x1):x2]
             face = cv2.resize(face, (64, 64)).astype(np.float32) / 255.0
-            face = ((face - 0.5) * 2.0)[None, :, :, None]
-            interp.set_tensor(inp, face)
+            interp.set_tensor(inp, ((face - 0.5) * 2.0)[None, :, :, None])
             interp.invoke()
-            probs = interp.get_tensor(out)[0]
-            if w * h > best_area:
-                best, best_area = FER_LABELS[int(np.argmax(probs))], w * h
-        labels.append(best)
-    print(json.dumps(labels))
+            label = FER_LABELS[int(np.argmax(interp.get_tensor(out)[0]))]
+            result.append(([int(x), int(y), int(w), int(h)], label))
+        return result
+
+    return faces_of
+
+
+def fer_side(files: list[str], every_face: bool = False) -> int:
+    """Runs in .venv-ferlite: prints one JSON list with, per file, the largest face's label
+    ("(no face)" when none) or, with ``every_face``, every face as [box, label]."""
+    import cv2
+
+    faces_of = fer_faces_fn()
+    out = []
+    for f in files:
+        faces = faces_of(cv2.imread(f))
+        if every_face:
+            out.append(faces)
+        else:
+            out.append(max(faces, key=lambda fl: fl[0][2] * fl[0][3])[1] if faces else "(no face)")
+    print(json.dumps(out))
     return 0
 
 
@@ -143,12 +161,46 @@ def fer_crops_report() -> dict:
             "ferplus_private_majority": float(np.mean([a == b for a, b in zip(names, truth)]))}
 
 
-def run_fer(files: list[str]) -> list[str]:
+def fer_video_report() -> dict:
+    """pip fer's pipeline on every labelled video-dev frame, scored with video-dev's protocol
+    (each labelled face matched to the detected face of highest IoU >= 0.3; none = wrong)."""
+    import tempfile
+
+    import cv2
+
+    from training.video_eval import (
+        NO_FACE, best_match, calm_false_alarm_rate, labelled_frames, video_dev_dir,
+    )
+    from training.wild_eval import score
+    from fer_ros.core.types import Box
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files, rows_of = [], []
+        for i, (_, _, bgr, rows) in enumerate(labelled_frames(video_dev_dir())):
+            files.append(str(Path(tmp) / f"{i}.png"))
+            cv2.imwrite(files[-1], bgr)
+            rows_of.append(rows)
+        faces = run_fer(files, every_face=True)
+    truth, pred = [], []
+    for rows, found in zip(rows_of, faces):
+        boxes = [Box(*b) for b, _ in found]
+        for row in rows:
+            hit = best_match(Box(int(row["x"]), int(row["y"]), int(row["w"]), int(row["h"])), boxes)
+            truth.append(row["label"])
+            pred.append(found[hit][1] if hit is not None else NO_FACE)
+    report = score(truth, pred, FER_LABELS)
+    report["calm_false_alarms"] = calm_false_alarm_rate(truth, pred)
+    report["faces"] = len(truth)
+    return report
+
+
+def run_fer(files: list[str], every_face: bool = False) -> list:
     python = FER_VENV / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{FER_VENV} missing: run `python {Path(__file__).name} --setup` "
                          "first, or pass --no-fer")
-    out = subprocess.run([str(python), __file__, "--side", "fer"], input="\n".join(files),
+    side = "fer-faces" if every_face else "fer"
+    out = subprocess.run([str(python), __file__, "--side", side], input="\n".join(files),
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -158,10 +210,12 @@ def run_fer(files: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--setup", action="store_true")
-    ap.add_argument("--side", choices=["fer", "crops"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", choices=["fer", "fer-faces", "crops"], help=argparse.SUPPRESS)
     ap.add_argument("crops", nargs="?", help=argparse.SUPPRESS)
     ap.add_argument("--fer-crops", action="store_true",
                     help="pip fer's classifier on FER2013 PrivateTest crops (original + FER+ labels)")
+    ap.add_argument("--video", action="store_true",
+                    help="pip fer's whole pipeline on video-dev (its protocol: training/video_eval.py)")
     ap.add_argument("--split", default="dev", choices=["dev", "tune"])
     ap.add_argument("--detectors", default="ssd,yunet")
     ap.add_argument("--checkpoint", default=None, help="classifier (default: emotion.yaml's)")
@@ -173,10 +227,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.setup:
         return setup_venv()
-    if args.side == "fer":
-        return fer_side(sys.stdin.read().split("\n"))
+    if args.side in ("fer", "fer-faces"):
+        return fer_side(sys.stdin.read().split("\n"), every_face=args.side == "fer-faces")
     if args.side == "crops":
         return fer_crops_side(args.crops)
+    if args.video:
+        r = fer_video_report()
+        present = [c for c, v in r["per_class"].items() if v["support"] > 0]
+        print(f"pip fer (Haar + mini-Xception): video-dev {r['faces']} faces, accuracy "
+              f"{100 * r['accuracy']:.1f} %, macro-F1 {r['macro_f1']:.3f}, calm false alarms "
+              f"{100 * r['calm_false_alarms']:.1f} %, face found {100 * r['face_found']:.1f} %\n  "
+              + ", ".join(f"{c} P {100 * r['per_class'][c]['precision']:.0f} / "
+                          f"R {100 * r['per_class'][c]['recall']:.0f}" for c in present))
+        if args.json:
+            args.json.write_text(json.dumps(r, indent=1) + "\n")
+        return 0
     if args.fer_crops:
         r = fer_crops_report()
         print(f"pip fer mini-Xception on FER2013 PrivateTest: {100 * r['fer2013_private_all']:.1f} % "
@@ -186,18 +251,20 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(r, indent=1) + "\n")
         return 0
 
-    sys.path.insert(0, str(REPO))
     import cv2
     import yaml
 
-    from training.wild_eval import evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows
+    from training.video_eval import calm_false_alarm_rate
+    from training.wild_eval import (
+        evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows,
+    )
 
     from fer_ros.core.factory import build_pipeline
     from fer_ros.params import load_defaults
 
     cv2.setNumThreads(1)
     reports = {}
-    for det in args.detectors.split(","):
+    for det in filter(None, args.detectors.split(",")):
         params = {**load_defaults(), "detector": det, "tracking": False,
                   **{k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.set)}}
         if args.checkpoint:
@@ -209,17 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_fer:
         rows = wild_rows(args.split)
         pred = run_fer([str(wild_dev_dir() / r["file"]) for r in rows])
-        reports["pip fer (Haar + mini-Xception)"] = score([r["label"] for r in rows], pred,
-                                                          FER_LABELS)
+        truth = [r["label"] for r in rows]
+        reports["pip fer (Haar + mini-Xception)"] = score(truth, pred, FER_LABELS)
+        reports["pip fer (Haar + mini-Xception)"]["calm_false_alarms"] = calm_false_alarm_rate(
+            truth, pred)
     first = next(iter(reports.values()))
     print(f"wild-dev {args.split}: {first['images']} photos (largest face; no face = wrong)")
     labels = FER_LABELS
-    print(f"{'pipeline':40s} {'acc':>6} {'found':>6} {'mF1':>6}  "
+    print(f"{'pipeline':40s} {'acc':>6} {'found':>6} {'mF1':>6} {'calmFA':>6}  "
           + " ".join(f"{lab[:5]:>5}" for lab in labels))
     for name, r in reports.items():
         rec = [r["per_class"].get(lab, {}).get("recall") for lab in labels]
+        calm = r.get("calm_false_alarms")
         print(f"{name:40s} {100 * r['accuracy']:6.1f} {100 * r['face_found']:6.1f} "
-              f"{r['macro_f1']:6.3f}  " + " ".join(
+              f"{r['macro_f1']:6.3f} {'-' if calm is None else f'{100 * calm:.1f}':>6}  " + " ".join(
                   f"{100 * x:5.0f}" if x is not None else "    -" for x in rec))
         if args.plot_dir:
             slug = name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "")

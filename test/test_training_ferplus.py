@@ -294,3 +294,65 @@ def test_recall_floor_auto_needs_folds():
                            "--init", "x.pt", "--wild-crops", "x.npz", "--out", "o",
                            "--recall-floor", "auto"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2 and "--recall-floor auto needs --folds" in proc.stderr
+
+
+def test_fitted_output_layer_learns_soft_targets():
+    from training.export_head import fit_output_layer
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (6, 16)).astype(np.float32)
+    y = np.arange(600) % 6
+    feats = torch.from_numpy(centres[y] + rng.normal(0, 0.5, (600, 16)).astype(np.float32))
+    targets = torch.nn.functional.one_hot(torch.from_numpy(y), 6).float() * 0.9 + 0.1 / 6
+    init = torch.nn.Linear(16, 6)
+    torch.nn.init.zeros_(init.weight)
+    torch.nn.init.zeros_(init.bias)
+    layer = fit_output_layer([(feats, targets, 1.0)], init)
+    assert (layer(feats).argmax(1).numpy() == y).mean() > 0.98
+    assert torch.equal(init.weight, torch.zeros(6, 16))  # the start is not modified
+
+
+def test_export_head_ships_the_ferplus_and_six_class_heads_of_the_balanced_trunk(tmp_path):
+    from fer_ros.core.classifier import EmotionClassifier
+
+    data = tmp_path / "tiny.csv"
+    write_tiny_csv(data, {"Training": 210, "PublicTest": 70, "PrivateTest": 70})
+    votes = tmp_path / "votes.csv"
+    _tiny_votes(votes, 350)
+    rng = np.random.default_rng(1)
+    wild, video = tmp_path / "wild.npz", tmp_path / "video.npz"
+    np.savez(wild, images=rng.integers(0, 255, (40, 48, 48), dtype=np.uint8),
+             targets=np.arange(40) % 7, identity=np.array([f"p{i % 10}" for i in range(40)]))
+    faces = rng.integers(0, 255, (12, 48, 48), dtype=np.uint8)
+    np.savez(video, images=faces, found=np.ones(12, bool),
+             labels=np.array(["happy", "neutral", "sad"] * 4), videos=np.array(["v"] * 12))
+    out = tmp_path / "run"
+    env = {**os.environ, "FER_CACHE_DIR": str(tmp_path / "c")}
+    cmd = [sys.executable, "-m", "training.train", f"--data={data}", f"--out_dir={out}",
+           "--epochs=1", "--widths=8,16", "--batch_size=32", "--progress=false",
+           "--ferplus_weight=1.0", f"--ferplus_votes={votes}", f"--wild_crops={wild}",
+           "--wild_weight=1", "--wild_per_batch=8", f"--video_crops={video}", "--ema_decay=0.9"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    for head in ("ferplus8", "six"):
+        proc = subprocess.run([sys.executable, "-m", "training.export_head", "--run", str(out),
+                               "--head", head, "--out", str(tmp_path / f"{head}.pt")],
+                              capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr
+    seven = EmotionClassifier(out / "best_balanced.pt", num_threads=1)
+    plus = EmotionClassifier(tmp_path / "ferplus8.pt", num_threads=1)
+    six = EmotionClassifier(tmp_path / "six.pt", num_threads=1)
+    assert plus.labels == FERPLUS_LABELS
+    assert six.labels == ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+    # the 8-class head is the 7-class model's head before contempt was dropped
+    p7, p8 = seven.predict(faces), plus.predict(faces)
+    in7 = p8[:, [FERPLUS_LABELS.index(c) for c in seven.labels]]
+    np.testing.assert_allclose(in7 / in7.sum(1, keepdims=True), p7, atol=1e-4)
+    np.testing.assert_allclose(six.predict(faces).sum(1), 1.0, atol=1e-5)
+    # and a run whose last epoch is not the balanced one is refused
+    state = torch.load(out / "last.pt", weights_only=True)
+    torch.save({**state, "epoch": 2}, out / "last.pt")
+    proc = subprocess.run([sys.executable, "-m", "training.export_head", "--run", str(out),
+                           "--head", "ferplus8", "--out", str(tmp_path / "x.pt")],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode != 0 and "balanced selection is epoch 1" in proc.stderr

@@ -137,12 +137,12 @@ def nested_floor_choice(logits: np.ndarray, targets: np.ndarray, folds: np.ndarr
 
 
 def fer_targets(rows: np.ndarray, hard: np.ndarray, num_classes: int, smoothing: float,
-                mix: float = 0.0) -> torch.Tensor:
+                mix: float = 0.0, votes_path: str = "") -> torch.Tensor:
     """(N, C) targets of FER2013 images: FER+ vote distributions where FER+ has one (FER2013
     class order, contempt dropped, disgust folded into angry for 6 classes), else the smoothed
     FER2013 label; ``mix`` of the smoothed FER2013 label is blended into every FER+ target
     (FER+ keeps few disgust faces: FER2013's labels bring them back)."""
-    soft8, mask, _ = targets_for_rows(rows, read_votes(default_votes_path()))
+    soft8, mask, _ = targets_for_rows(rows, read_votes(votes_path or default_votes_path()))
     soft = soft8[:, FER2013_ORDER]
     if num_classes == 6:
         soft = np.concatenate([soft[:, :1] + soft[:, 1:2], soft[:, 2:]], axis=1)
