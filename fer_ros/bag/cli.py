@@ -196,7 +196,7 @@ def _notes(reader) -> None:
 def cmd_play(args: argparse.Namespace) -> int:
     from .bagfile import open_bag
     from .player import BagPlayer
-    from .session import RosSession
+    from ..evaluation.session import RosSession
 
     with open_bag(args.bag) as reader:
         _notes(reader)
@@ -233,7 +233,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import EvalOptions, evaluate
-    from .stats import format_table
+    from ..evaluation.stats import format_table
 
     out = args.out or Path("out") / time.strftime("evaluate-%Y%m%d-%H%M%S")
     if args.compare and args.params_file:

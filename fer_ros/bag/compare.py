@@ -16,8 +16,8 @@ from typing import Any
 
 from .errors import BagError
 from .evaluate import EvalOptions, EvalResult, run_evaluation
-from .report_html import esc, fmt, img, page, summary_rows
-from .stats import first_answers
+from ..evaluation.report_html import esc, fmt, img, page, summary_rows
+from ..evaluation.stats import first_answers
 
 
 def _names(a: str, b: str) -> tuple[str, str]:

@@ -41,15 +41,15 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from .bagfile import header_stamp_ns, open_bag, with_header_stamp
 from .errors import BagError, BagRunError
-from .node_params import check_node_params
-from .node_process import NodeProcess
-from .node_watch import NodeWatch
+from ..evaluation.node_params import check_node_params
+from ..evaluation.node_process import NodeProcess
+from ..evaluation.node_watch import NodeWatch
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
 from .reader import BagReader, Topic
 from .recorder import BagRecorder, absolute
-from .refusals import NOT_REFUSED, count_reasons, logged_refusals
-from .session import RosSession
-from .stats import Answer, load_labels, summarize
+from ..evaluation.refusals import NOT_REFUSED, count_reasons, logged_refusals
+from ..evaluation.session import RosSession
+from ..evaluation.stats import Answer, load_labels, summarize
 from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
 
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
@@ -171,7 +171,7 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
     report = summarize(published, answers, expected, unanswered, counters)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if opts.plots:
-        from .report_html import write_report_html
+        from ..evaluation.report_html import write_report_html
 
         write_report_html(out, report, answers, rows, expected, title=f"fer-bag evaluate {opts.bag}")
     result = EvalResult(report, answers, expected, out)

@@ -22,7 +22,7 @@ from ..progress import Progress
 from .errors import BagError
 from .qos import play_profile
 from .reader import BagReader, Topic
-from .session import RosSession
+from ..evaluation.session import RosSession
 from .typestore import msg_class, register_embedded, typestore
 
 # transform(topic, index on its topic, cdr bytes) -> the bytes to publish

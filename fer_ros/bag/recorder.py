@@ -26,7 +26,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from .errors import BagError, BagRunError
 from .qos import from_rclpy
-from .session import RosSession
+from ..evaluation.session import RosSession
 from .typestore import ensure_type, msg_class, typestore
 from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 from .writer import BagWriter

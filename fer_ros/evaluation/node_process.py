@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 
 from ..ros_env import dds_env
-from .errors import BagError, BagRunError
+from ..bag.errors import BagError, BagRunError
 
 ACTIVE_LINE = "waiting for"  # logged by the node once active (image subscription created)
 CONFIG_EXIT_CODE = 2  # the node refused a parameter, params file or model (one line said why)
