@@ -47,7 +47,7 @@ def bag_image_topic(path: str) -> tuple[str, bool, int] | None:
     """(image topic, compressed?, message count) of a rosbag2 folder; None if not a bag."""
     if not (Path(path) / "metadata.yaml").is_file():
         return None
-    from fer_ros.bag.bagfile import open_bag
+    from fer_ros.bag.reader import open_bag
     from fer_ros.bag.evaluate import image_connection
 
     with open_bag(path) as reader:

@@ -32,7 +32,7 @@ from typing import Callable
 
 from ..deps import missing_module_message
 from .errors import BagError
-from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 
 PROG = "fer-bag"
 
@@ -194,7 +194,7 @@ def _notes(reader) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from .bagfile import open_bag
+    from .reader import open_bag
     from .player import BagPlayer
     from ..evaluation.session import RosSession
 
@@ -272,8 +272,8 @@ def _compare(args: argparse.Namespace, opts, out: Path) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .bagfile import open_bag
-    from .qos import play_profile
+    from .reader import open_bag
+    from .metadata import play_profile
     from .typestore import msg_class
 
     with open_bag(args.bag) as reader:

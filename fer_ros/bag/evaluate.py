@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import struct
 import sys
 import threading
 import time
@@ -39,19 +40,19 @@ from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from .bagfile import header_stamp_ns, open_bag, with_header_stamp
 from .errors import BagError, BagRunError
 from ..evaluation.node_params import check_node_params
 from ..evaluation.node_process import NodeProcess
 from ..evaluation.node_watch import NodeWatch
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
-from .reader import BagReader, Topic
+from .reader import BagReader, Topic, open_bag
 from .recorder import BagRecorder, absolute
 from ..evaluation.refusals import NOT_REFUSED, count_reasons, logged_refusals
 from ..evaluation.session import RosSession
 from ..evaluation.stats import Answer, load_labels, summarize
 from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
 
+_LE_STAMP, _BE_STAMP = struct.Struct("<iI"), struct.Struct(">iI")
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
 STOP_AFTER_REFUSED = 5     # nothing answered and this many frames refused: stop playing
 STOP_AFTER_SILENT = 3      # lockstep, nothing answered, this many frames timed out: stop
@@ -85,6 +86,21 @@ class EvalResult:
     answers: list[Answer]
     expected: dict[int, str] | None
     out: Path
+
+
+def header_stamp_ns(data: bytes | memoryview) -> int:
+    """The header stamp (ns) of CDR bytes whose first field is a std_msgs/Header: ``int32 sec,
+    uint32 nanosec`` right after the 4-byte encapsulation header, no decode needed."""
+    sec, nsec = (_BE_STAMP if data[1] in (0, 2) else _LE_STAMP).unpack_from(data, 4)
+    return sec * 1_000_000_000 + nsec
+
+
+def with_header_stamp(data: bytes | memoryview, stamp_ns: int) -> bytearray:
+    """A copy of CDR ``data`` with its header stamp replaced by ``stamp_ns``."""
+    out = bytearray(data)
+    packer = _BE_STAMP if out[1] in (0, 2) else _LE_STAMP
+    packer.pack_into(out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+    return out
 
 
 def image_topic(reader: BagReader, name: str | None) -> Topic:

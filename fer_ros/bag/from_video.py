@@ -24,7 +24,7 @@ from ..node.conversions import bgr_to_image
 from ..node.frame_reader import FrameReader
 from .errors import BagError
 from ..progress import Progress
-from .qos import SENSOR_DATA
+from .metadata import SENSOR_DATA
 from .writer import BagWriter
 
 COMPRESSED_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin sets

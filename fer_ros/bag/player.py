@@ -20,7 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ..progress import Progress
 from .errors import BagError
-from .qos import play_profile
+from .metadata import play_profile
 from .reader import BagReader, Topic
 from ..evaluation.session import RosSession
 from .typestore import msg_class, register_embedded, typestore

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from rosbags.interfaces import MessageDefinitionFormat
+from rosbags.interfaces import MessageDefinitionFormat, Qos
 from rosbags.rosbag2 import Reader
 
 from .errors import BagError
-from .layout import BagMeta, parse_metadata
-from .qos import Qos
+from .metadata import BagMeta, parse_metadata
 from .recovery import CutMcapReader, recover_sqlite
 from .safe_yaml import load_file, short
 
@@ -62,19 +61,6 @@ def _natural(path: Path) -> list[Any]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return short(text)
-
-
-def _rosbags_qos(profiles: Any) -> list[Qos]:
-    """rosbags' Qos tuples (enums, QosTime) as our Qos."""
-    def e(x: Any) -> int:
-        return int(getattr(x, "value", x))
-
-    def ns(t: Any) -> int:
-        return int(t.sec) * 1_000_000_000 + int(t.nsec)
-
-    return [Qos(e(q.history), int(q.depth), e(q.reliability), e(q.durability), ns(q.deadline),
-                ns(q.lifespan), e(q.liveliness), ns(q.liveliness_lease_duration),
-                bool(q.avoid_ros_namespace_conventions)) for q in profiles or []]
 
 
 class _Reader(Reader):
@@ -220,7 +206,7 @@ class BagReader:
                                    f"but {conn.msgtype} in {Path(reader.path).name}")
                 topic.count += conn.msgcount
                 if not topic.qos:
-                    topic.qos = _rosbags_qos(conn.ext.offered_qos_profiles)
+                    topic.qos = list(conn.ext.offered_qos_profiles or [])
                 if not topic.type_hash and conn.digest.startswith("RIHS01_"):
                     topic.type_hash = conn.digest
                 if topic.definition is None and conn.msgdef.data:
@@ -300,3 +286,6 @@ class BagReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+open_bag = BagReader  # an open reader as a context manager; BagError when not a bag

@@ -25,11 +25,10 @@ from typing import Any, Callable
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from .errors import BagError, BagRunError
-from .qos import from_rclpy
+from .metadata import from_rclpy
 from ..evaluation.session import RosSession
 from .typestore import ensure_type, msg_class, typestore
-from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
-from .writer import BagWriter
+from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S, BagWriter
 
 # on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
 OnMessage = Callable[[str, int, bytes], None]
