@@ -1,23 +1,8 @@
 """``fer-bag``: make, play, record and evaluate rosbag2 bags for fer_ros (no ros2 CLI needed).
 
-    fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
-                       [--encoding ENC] [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
-    fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
-                 [--wait-for-subscribers [S]] [--clock [HZ]]
-    fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
-                   [--ros-distro jazzy|humble] [--max-cache-size BYTES] [--flush-interval S]
-    fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
-                     [--rate X] [--lockstep] [--max-frames N] [-p NAME:=VALUE ...]
-                     [--params-file F | --compare A.yaml B.yaml] [--reliable | --best-effort]
-    fer-bag info BAG
-    fer-bag reindex BAG [--ros-distro jazzy|humble]
-
-BAG: a rosbag2 folder (metadata.yaml + .mcap/.db3 files, split or zstd-compressed), a folder of
-storage files without metadata.yaml, or one .mcap / .db3 file. A recording cut short (SIGKILL,
-power cut) is read up to its last complete record, with a note saying so.
-
-Bad input (bag path, topic, message type, option) is one line on stderr and exit code 2; a run
-that cannot finish (node died, nothing discovered) exit code 1; Ctrl-C exit code 130.
+BAG is a rosbag2 folder, a folder of storage files without metadata.yaml, or one .mcap / .db3
+file. Bad input is one line on stderr and exit code 2; a run that cannot finish exit code 1;
+Ctrl-C exit code 130. See docs/bags.md.
 """
 
 from __future__ import annotations

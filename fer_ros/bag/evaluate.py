@@ -1,28 +1,11 @@
-"""``fer-bag evaluate``: play a bag into the emotion node and measure what comes back.
+"""``fer-bag evaluate``: play a bag's images into the emotion node and measure the answers.
 
-1. The image topic of the bag is chosen (``image_topic``, or the bag's only image topic).
-2. The node is started in a private namespace (``/fer_bag_eval_<pid>``, so nothing else on the
-   domain mixes in), or with ``spawn=False`` a running node is used (images are published on
-   the bag's topic name, answers read from ``emotions_topic``). Playing starts once the node is
-   active and discovered: its image subscription and its emotions publisher (both created on
-   activation) are matched. The answers are then recorded into ``out/results`` (a rosbag2
-   bag that keeps the node's offered QoS).
-3. The images are played at the recorded timing / ``rate``, with the QoS they were recorded
-   with (``qos_override`` replaces the reliability). Recorded stamps are in the past, so each
-   image is **restamped with the current time when it is published** (8 bytes of the CDR
-   header, no decode); a map new stamp -> frame index (saved as frames.csv with the original
-   stamps) ties each answer, whose header is copied from its image, to its frame.
-   Latency = receipt of the answer - that stamp (same host, same clock).
-   With ``lockstep`` the next image goes out only once the previous one is answered, refused
-   by the node (its diagnostics count it), or after LOCKSTEP_TIMEOUT_S.
-4. A node that answers nothing is detected: once STOP_AFTER_REFUSED frames were refused (the
-   node's own counters) or STOP_AFTER_SILENT lockstep frames timed out with no answer at all,
-   playing stops.
-5. Unanswered frames are counted per reason (refusals.py: the node's own refusal message).
-   The report (stats.summarize) is saved as ``out/report.json``, with plots and a
-   self-contained ``out/report.html`` (report_plots.py, report_html.py), and returned.
-   Nothing answered (or nothing played) is a BagRunError naming the reasons, after the files
-   are written.
+The node runs in a private namespace (or, with ``spawn=False``, a running node is used); once
+it is active and matched, the images play at their timing / ``rate`` (``lockstep``: each once
+the previous is answered or refused), each restamped with the time it is published (8 bytes of
+the CDR header) so that an answer, whose header is its image's, names its frame. Answers are
+recorded into ``out/results``; unanswered frames get the node's own refusal reason; the report
+goes to ``out/report.json`` and ``report.html``. Nothing answered is a BagRunError.
 """
 
 from __future__ import annotations
@@ -120,9 +103,6 @@ def image_topic(reader: BagReader, name: str | None) -> Topic:
                        f"({', '.join(sorted(t.name for t in topics))}): choose one with "
                        "--image-topic")
     return topics[0]
-
-
-image_connection = image_topic  # the name fer_ros.demo uses
 
 
 def _original_stamps(reader: BagReader, topic: Topic, limit: int | None) -> list[int]:

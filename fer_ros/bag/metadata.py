@@ -46,6 +46,7 @@ class TopicMeta:
     type_hash: str = ""
     count: int = 0
     serialization_format: str = "cdr"
+    definition: Any = None  # rosbags MessageDefinition embedded in the bag (reader)
 
 
 @dataclass

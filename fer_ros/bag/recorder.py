@@ -1,16 +1,10 @@
 """``fer-bag record``: live topics into a rosbag2 bag, as the CDR bytes that arrived.
 
-Types come from the ROS graph; each is registered in the rosbags typestore (from its .msg
-file, see typestore.py) so the bag's metadata and mcap schemas are the real ones. Messages
-are received with ``raw=True`` (no decode) and stamped with their receive time, like
-``ros2 bag record``. The offered QoS of the publishers is kept in the bag.
-
-Messages are handed to one writer thread through a queue bounded to ``MAX_QUEUED_BYTES``
-(past it, messages are dropped and counted: the disk is slower than the topics). The writer
-writes a chunk / commits a transaction every ``max_cache`` bytes and at least every
-``flush_interval`` s (then fsyncs), which bounds what a crash (SIGKILL, power cut) can lose.
-A write error (a full disk) stops the writer at once, the bag is closed readable with what was
-written (see writer.py), and ``record`` stops with a one-line BagRunError saying so.
+Like ``ros2 bag record``: types from the graph (registered in the typestore, so definitions and
+hashes are real), ``raw=True`` subscriptions stamped with their receive time, the publishers'
+offered QoS kept. One writer thread takes a queue bounded to ``MAX_QUEUED_BYTES`` (past it,
+drops are counted) and flushes at least every ``flush_interval`` s, which bounds what a crash
+loses; a write error (a full disk) stops ``record`` with a one-line BagRunError.
 """
 
 from __future__ import annotations
