@@ -243,7 +243,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, opts, out: Path) -> int:
-    from .compare import compare, format_compare
+    from ..evaluation.compare import compare, format_compare
     from .errors import BagRunError
 
     doc = compare(opts, *args.compare)

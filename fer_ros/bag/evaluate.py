@@ -10,10 +10,8 @@ goes to ``out/report.json`` and ``report.html``. Nothing answered is a BagRunErr
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import struct
 import sys
 import threading
 import time
@@ -23,24 +21,23 @@ from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from .errors import BagError, BagRunError
+from ..evaluation.answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered,
+                                  settle, write_frames_csv)
 from ..evaluation.node_params import check_node_params
-from ..evaluation.node_process import NodeProcess
+from ..evaluation.node_process import NodeProcess, start_node, wait_ready
 from ..evaluation.node_watch import NodeWatch
+from ..evaluation.refusals import count_reasons
+from ..evaluation.session import RosSession
+from ..evaluation.stats import Answer, load_labels, summarize
+from .errors import BagError, BagRunError
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
 from .reader import BagReader, Topic, open_bag
 from .recorder import BagRecorder, absolute
-from ..evaluation.refusals import NOT_REFUSED, count_reasons, logged_refusals
-from ..evaluation.session import RosSession
-from ..evaluation.stats import Answer, load_labels, summarize
 from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
 
-_LE_STAMP, _BE_STAMP = struct.Struct("<iI"), struct.Struct(">iI")
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
 STOP_AFTER_REFUSED = 5     # nothing answered and this many frames refused: stop playing
 STOP_AFTER_SILENT = 3      # lockstep, nothing answered, this many frames timed out: stop
-SETTLE_S = 2.0       # after the last image, wait this long without a new answer
-MAX_SETTLE_S = 30.0  # ... but no longer than this in all
 
 
 @dataclass
@@ -71,21 +68,6 @@ class EvalResult:
     out: Path
 
 
-def header_stamp_ns(data: bytes | memoryview) -> int:
-    """The header stamp (ns) of CDR bytes whose first field is a std_msgs/Header: ``int32 sec,
-    uint32 nanosec`` right after the 4-byte encapsulation header, no decode needed."""
-    sec, nsec = (_BE_STAMP if data[1] in (0, 2) else _LE_STAMP).unpack_from(data, 4)
-    return sec * 1_000_000_000 + nsec
-
-
-def with_header_stamp(data: bytes | memoryview, stamp_ns: int) -> bytearray:
-    """A copy of CDR ``data`` with its header stamp replaced by ``stamp_ns``."""
-    out = bytearray(data)
-    packer = _BE_STAMP if out[1] in (0, 2) else _LE_STAMP
-    packer.pack_into(out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-    return out
-
-
 def image_topic(reader: BagReader, name: str | None) -> Topic:
     """The one image topic to play; BagError when missing or ambiguous."""
     if name:
@@ -112,22 +94,6 @@ def _original_stamps(reader: BagReader, topic: Topic, limit: int | None) -> list
             break
         stamps.append(header_stamp_ns(data))
     return stamps
-
-
-class _Restamper:
-    """Player transform: stamp = now (unique, increasing); remembers stamp -> frame index."""
-
-    def __init__(self) -> None:
-        self.frame_of: dict[int, int] = {}
-        self.rows: list[tuple[int, int, int]] = []  # frame, original stamp, published stamp
-        self._last = 0
-
-    def __call__(self, topic: Topic, index: int, data: bytes) -> bytes:
-        now = max(time.time_ns(), self._last + 1)
-        self._last = now
-        self.frame_of[now] = index
-        self.rows.append((index, header_stamp_ns(data), now))
-        return with_header_stamp(data, now)
 
 
 def evaluate(opts: EvalOptions) -> dict[str, Any]:
@@ -163,7 +129,7 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
             published, answers, rows, counters = _run(session, reader, topic, out, opts)
         answered = {a.frame for a in answers}
         unanswered = _unanswered_reasons(reader, topic, rows, answered)
-    _write_frames_csv(out / "frames.csv", rows, answers)
+    write_frames_csv(out / "frames.csv", rows, answers)
     report = summarize(published, answers, expected, unanswered, counters)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if opts.plots:
@@ -172,23 +138,8 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
         write_report_html(out, report, answers, rows, expected, title=f"fer-bag evaluate {opts.bag}")
     result = EvalResult(report, answers, expected, out)
     if not answers and opts.require_answers:
-        raise BagRunError(_nothing_answered(report, published, out, opts.spawn))
+        raise BagRunError(nothing_answered(report, published, out, opts.spawn))
     return result
-
-
-def _nothing_answered(report: dict[str, Any], published: int, out: Path, spawn: bool) -> str:
-    reasons = report["frames_unanswered"]
-    logged = logged_refusals(out / "node.log" if spawn else None)
-    parts = []
-    for reason, count in reasons.items():
-        parts.append(f"{count} x {reason}" if reason == NOT_REFUSED
-                     else f"{count} refused: {reason}")
-    extra = [r for r in logged if r not in reasons]
-    if extra:
-        parts.append(f"node.log also says: {extra[0]}")
-    where = f" (log: {out / 'node.log'})" if spawn else ""
-    return (f"the emotion node answered none of the {published} frames played: "
-            + "; ".join(parts) + where)
 
 
 def _unanswered_reasons(reader: BagReader, topic: Topic, rows: list[tuple[int, int, int]],
@@ -221,7 +172,7 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
 
     received: list[tuple[int, bytes]] = []
     answered: set[int] = set()
-    restamp = _Restamper()
+    restamp = Restamper()
     lock = threading.Lock()
     silent = [0]  # lockstep frames that timed out without any answer
 
@@ -253,8 +204,8 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
                            qos_override=opts.qos_override, topic_names={topic.name: image_name})
         publisher = player.publishers[topic.name]
         if opts.spawn:
-            node = _start_node(opts, ns, compressed, out / "node.log")
-        _wait_ready(session, publisher, node, image_name, emotions_topic, opts.startup_timeout)
+            node = start_node(opts.node_params, opts.params_file, ns, compressed, out / "node.log")
+        wait_ready(session, publisher, node, image_name, emotions_topic, opts.startup_timeout)
         # the node's publisher exists now: the results bag keeps its offered QoS
         recorder = BagRecorder(session, out / "results", "mcap", on_message=on_answer)
         sub = recorder.add(emotions_topic, EMOTION_ARRAY,
@@ -266,7 +217,7 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
                                 status=lambda: f"answered {len(answered)}",
                                 after_publish=after_publish)
         if not nothing_answered():
-            _settle(lambda: len(answered), published)
+            settle(lambda: len(answered), published)
         if node is not None:
             node.check_alive()
     finally:
@@ -275,73 +226,4 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
         if recorder is not None:
             recorder.close()
     counters = watch.snapshot() or None
-    return published, _answers(received, restamp.frame_of), restamp.rows, counters
-
-
-def _start_node(opts: EvalOptions, ns: str, compressed: bool, log: Path) -> NodeProcess:
-    """The emotion node under namespace ``ns``, with the options' parameters."""
-    args = ["-r", f"__ns:={ns}"]
-    if compressed:
-        args += ["-p", "input_transport:=compressed"]
-    for p in opts.node_params:
-        args += ["-p", p]
-    if opts.params_file:
-        args += ["--params-file", opts.params_file]
-    return NodeProcess(args, log)
-
-
-def _wait_ready(session: RosSession, publisher, node: NodeProcess | None, image_name: str,
-                emotions_topic: str, timeout: float) -> None:
-    """Until the node subscribes to the images and publishes emotions; BagRunError if not."""
-    ready = session.wait_until(
-        lambda: (publisher.get_subscription_count() > 0
-                 and session.node.count_publishers(emotions_topic) > 0),
-        timeout, abort=node.check_alive if node else None)
-    if not ready:
-        what = "the emotion node started" if node else "no emotion node"
-        raise BagRunError(
-            f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
-            f"{timeout:g} s" + (f" (log: {node.log_path})" if node else
-                                ": start one, or drop --no-spawn"))
-
-
-def _settle(count, published: int) -> None:
-    """Waits for the last answers: until all frames are answered or none came for SETTLE_S."""
-    start = last_change = time.monotonic()
-    seen = count()
-    while seen < published and time.monotonic() - last_change < SETTLE_S \
-            and time.monotonic() - start < MAX_SETTLE_S:
-        time.sleep(0.05)
-        if count() != seen:
-            seen, last_change = count(), time.monotonic()
-
-
-def _answers(received: list[tuple[int, bytes]], frame_of: dict[int, int]) -> list[Answer]:
-    store = typestore()
-    answers = []
-    for receipt_ns, data in received:
-        stamp = header_stamp_ns(data)
-        frame = frame_of.get(stamp)
-        if frame is None:
-            continue  # not an answer to one of our frames
-        msg = store.deserialize_cdr(data, EMOTION_ARRAY)
-        answers.append(Answer(
-            frame=frame, receipt_ns=receipt_ns, latency_ms=(receipt_ns - stamp) / 1e6,
-            faces=[(e.label, int(e.roi.width) * int(e.roi.height)) for e in msg.emotions],
-            labels=list(msg.labels), track_ids=[int(e.id) for e in msg.emotions],
-            probabilities=[[float(p) for p in e.probabilities] for e in msg.emotions]))
-    return answers
-
-
-def _write_frames_csv(path: Path, rows: list[tuple[int, int, int]], answers: list[Answer]) -> None:
-    first: dict[int, Answer] = {}
-    for a in sorted(answers, key=lambda a: a.receipt_ns):
-        first.setdefault(a.frame, a)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["frame", "original_stamp_ns", "published_stamp_ns", "answered", "label",
-                    "latency_ms"])
-        for frame, original, new in rows:
-            a = first.get(frame)
-            w.writerow([frame, original, new, int(a is not None), a.main_label if a else "",
-                        f"{a.latency_ms:.2f}" if a else ""])
+    return published, decode_answers(received, restamp.frame_of), restamp.rows, counters

@@ -1,10 +1,6 @@
-"""``fer-bag from-video``: a video (or image folder) as a rosbag2 bag of camera images.
-
-Every frame becomes one sensor_msgs/Image (bgr8, or ``encoding``: any raw encoding
-fer_ros reads, e.g. yuv422_yuy2 as usb_cam sends) or CompressedImage (JPEG), serialised by
-rclpy.serialization.serialize_message. Stamps are evenly spaced at ``fps`` (default: the
-video's own rate) from ``start_ns``; the header stamp equals the bag (receive) timestamp, as
-with a camera recorded live on the same host.
+"""``fer-bag from-video``: a video (or image folder) as a bag of sensor_msgs/Image (bgr8 or
+another raw ``encoding``) or CompressedImage (JPEG), stamped evenly at ``fps`` from
+``start_ns``, header stamp = bag stamp, as a camera recorded live on the same host.
 """
 
 from __future__ import annotations

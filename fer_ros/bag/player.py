@@ -1,11 +1,8 @@
-"""``fer-bag play``: publish a bag's messages at their recorded timing, already serialised.
+"""``fer-bag play``: publish a bag's CDR bytes at their recorded timing, with no decode.
 
-Each topic gets a publisher of its recorded type with the QoS it was recorded with (the
-recorded offers adapted like ``ros2 bag play`` does, see qos.play_profile); ``qos_override``
-("reliable" / "best_effort") replaces the reliability of every topic. The CDR bytes from the
-bag go out through ``Publisher.publish(bytes)`` with no decode. A topic whose message type has
-no installed Python package cannot be published by rclpy: it is skipped with one warning, and
-the rest plays (as ``ros2 bag play`` does). With ``clock_hz``, ``/clock`` follows the bag.
+Each topic plays with its recorded QoS adapted as ``ros2 bag play`` does (metadata.play_profile)
+or ``qos_override``; a topic whose type has no Python package is skipped with one warning, as
+``ros2 bag play`` does; with ``clock_hz``, ``/clock`` follows the bag.
 """
 
 from __future__ import annotations

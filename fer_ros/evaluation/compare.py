@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .errors import BagError
-from .evaluate import EvalOptions, EvalResult, run_evaluation
-from ..evaluation.report_html import esc, fmt, img, page, summary_rows
-from ..evaluation.stats import first_answers
+from ..bag.errors import BagError
+from ..bag.evaluate import EvalOptions, EvalResult, run_evaluation
+from .report_html import esc, fmt, img, page, summary_rows
+from .stats import first_answers
 
 
 def _names(a: str, b: str) -> tuple[str, str]:
