@@ -1,7 +1,7 @@
 """metadata.yaml and recorded QoS as each distro's ``ros2 bag record`` writes them.
 
-Kept although rosbags has QoS and metadata code (its Qos, parse_qos and dump_qos_v8/v9 are
-used here): its Writer writes versions 8/9 only and its metadata.yaml parser is inside its
+Kept although rosbags has QoS and metadata code (its Qos, parse_qos and dump_qos_v9 are used
+here): its Writer writes versions 8/9 only and its metadata.yaml parser is inside its
 folder reader (unbounded YAML). Humble writes version 5 (QoS as a YAML string of rmw enum
 integers, no type hashes, no custom_data / ros_distro), Jazzy version 9 (QoS as a list of rmw
 names); Humble's reader refuses the version-9 list, Jazzy reads both.
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2.metadata import dump_qos_v8, dump_qos_v9, parse_qos
+from rosbags.rosbag2.metadata import dump_qos_v9, parse_qos
 
 from .errors import BagError
 from .safe_yaml import loads, short
@@ -72,12 +72,19 @@ def dump(doc: Any) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
-def qos_text(profiles: list[Qos], layout: Layout) -> str:
-    """The QoS string rosbag2 stores in the storage file (and, before version 9, in
-    metadata.yaml); "" for none."""
+def qos_dicts(profiles: list[Qos], layout: Layout) -> list[dict[str, Any]]:
+    """The profiles as rosbag2 writes them: rmw names (v9) or enum integers (before)."""
+    dicts = dump_qos_v9(profiles)
     if layout.metadata_version < 9:
-        return dump_qos_v8(profiles)
-    return dump(dump_qos_v9(profiles)).rstrip("\n") if profiles else ""
+        for d, q in zip(dicts, profiles):
+            d.update(history=q.history.value, reliability=q.reliability.value,
+                     durability=q.durability.value, liveliness=q.liveliness.value)
+    return dicts
+
+
+def qos_text(profiles: list[Qos], layout: Layout) -> str:
+    """The QoS string rosbag2 stores (in the storage; before v9 in metadata.yaml too)."""
+    return dump(qos_dicts(profiles, layout)).rstrip("\n") if profiles else ""
 
 
 def metadata_document(layout: Layout, storage: str, files: list[FileMeta],
@@ -91,8 +98,8 @@ def metadata_document(layout: Layout, storage: str, files: list[FileMeta],
     for t in topics:
         meta: dict[str, Any] = {"name": t.name, "type": t.msgtype,
                                 "serialization_format": t.serialization_format,
-                                "offered_qos_profiles": dump_qos_v9(t.qos)
-                                if layout.metadata_version >= 9 else dump_qos_v8(t.qos)}
+                                "offered_qos_profiles": qos_dicts(t.qos, layout)
+                                if layout.metadata_version >= 9 else qos_text(t.qos, layout)}
         if layout.metadata_version >= 7:
             meta["type_description_hash"] = t.type_hash
         entries.append({"topic_metadata": meta, "message_count": t.count})
