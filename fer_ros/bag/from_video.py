@@ -1,6 +1,8 @@
-"""``fer-bag from-video``: a video (or image folder) as a bag of sensor_msgs/Image (bgr8 or
-another raw ``encoding``) or CompressedImage (JPEG), stamped evenly at ``fps`` from
-``start_ns``, header stamp = bag stamp, as a camera recorded live on the same host.
+"""``fer-bag from-video``: a video (or image folder) as a bag of camera images.
+
+fer_ros's own tool (rosbags writes what it is given; the frames and messages are made here):
+sensor_msgs/Image (bgr8 or another raw ``encoding``) or CompressedImage (JPEG), stamped evenly
+at ``fps`` from ``start_ns``, header stamp = bag stamp, as a camera recorded on the same host.
 """
 
 from __future__ import annotations
