@@ -47,12 +47,12 @@ def bag_image_topic(path: str) -> tuple[str, bool, int] | None:
     """(image topic, compressed?, message count) of a rosbag2 folder; None if not a bag."""
     if not (Path(path) / "metadata.yaml").is_file():
         return None
-    from fer_ros.bag.bagfile import open_bag
-    from fer_ros.bag.evaluate import image_connection
+    from fer_ros.bag.reader import open_bag
+    from fer_ros.bag.evaluate import image_topic
 
     with open_bag(path) as reader:
-        conn = image_connection(reader, None)
-        return conn.topic, conn.msgtype.endswith("CompressedImage"), int(conn.msgcount)
+        topic = image_topic(reader, None)
+        return topic.name, topic.msgtype.endswith("CompressedImage"), int(topic.count)
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -136,7 +136,7 @@ def bag_indexes(bag: Path) -> list[int]:
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
 
-    from fer_ros.bag.bagfile import open_bag
+    from fer_ros.bag.reader import open_bag
 
     with open_bag(bag) as reader:
         return [int(deserialize_message(bytes(data), Image).header.frame_id)

@@ -275,7 +275,7 @@ def _html_parts(page: str) -> tuple[dict[str, str], dict[str, bytes], dict]:
 def _check_report_page(folder: Path, report: dict) -> None:
     """report.html: self-contained, its numbers are report.json's, its plots decode to images
     of the declared size (and are the PNG files beside it)."""
-    from fer_ros.bag.report_plots import MAX_TRACKS, figure_size
+    from fer_ros.evaluation.report_plots import MAX_TRACKS, figure_size
 
     page = (folder / "report.html").read_text()
     assert "http://" not in page and "https://" not in page and "<link" not in page

@@ -227,7 +227,7 @@ def test_humble_era_sqlite3_bag_reads_with_its_integer_qos_strings(tmp_path):
         assert reader.meta.version == 5
         assert [(t.name, t.count) for t in reader.topics.values()] == [
             ("/topic", 10), ("/parameter_events", 0)]
-        assert reader.topics["/topic"].qos[0].reliable
+        assert reader.topics["/topic"].qos[0].reliability.name == "RELIABLE"
     assert len(read_all(bag)) == 10
 
 

@@ -285,7 +285,7 @@ def test_a_misspelt_parameter_is_a_warning_naming_the_closest_real_names(tmp_pat
     assert warned[1].endswith("unknown parameter 'trackin' ignored (did you mean 'tracking'?)")
     assert "use_sim_time" not in output and "Traceback" not in output
 
-    from fer_ros.bag.node_params import check_node_params
+    from fer_ros.evaluation.node_params import check_node_params
 
     capsys.readouterr()
     assert check_node_params(["ssd_treshold:=0.9", "detector:=yunet"], [str(params)]) == [

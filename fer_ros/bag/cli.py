@@ -1,23 +1,8 @@
 """``fer-bag``: make, play, record and evaluate rosbag2 bags for fer_ros (no ros2 CLI needed).
 
-    fer-bag from-video VIDEO OUT_BAG [--topic T] [--fps N] [--compressed] [--storage mcap|sqlite3]
-                       [--encoding ENC] [--frame-id ID] [--max-frames N] [--ros-distro jazzy|humble]
-    fer-bag play BAG [--rate X] [--loop] [--topics T ...] [--reliable | --best-effort]
-                 [--wait-for-subscribers [S]] [--clock [HZ]]
-    fer-bag record OUT_BAG TOPIC ... [--duration S] [--storage mcap|sqlite3]
-                   [--ros-distro jazzy|humble] [--max-cache-size BYTES] [--flush-interval S]
-    fer-bag evaluate BAG [--image-topic T] [--labels CSV] [--json] [--out DIR] [--no-spawn]
-                     [--rate X] [--lockstep] [--max-frames N] [-p NAME:=VALUE ...]
-                     [--params-file F | --compare A.yaml B.yaml] [--reliable | --best-effort]
-    fer-bag info BAG
-    fer-bag reindex BAG [--ros-distro jazzy|humble]
-
-BAG: a rosbag2 folder (metadata.yaml + .mcap/.db3 files, split or zstd-compressed), a folder of
-storage files without metadata.yaml, or one .mcap / .db3 file. A recording cut short (SIGKILL,
-power cut) is read up to its last complete record, with a note saying so.
-
-Bad input (bag path, topic, message type, option) is one line on stderr and exit code 2; a run
-that cannot finish (node died, nothing discovered) exit code 1; Ctrl-C exit code 130.
+BAG is a rosbag2 folder, a folder of storage files without metadata.yaml, or one .mcap / .db3
+file. Bad input is one line on stderr and exit code 2; a run that cannot finish exit code 1;
+Ctrl-C exit code 130. See docs/bags.md.
 """
 
 from __future__ import annotations
@@ -32,7 +17,7 @@ from typing import Callable
 
 from ..deps import missing_module_message
 from .errors import BagError
-from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 
 PROG = "fer-bag"
 
@@ -194,9 +179,9 @@ def _notes(reader) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from .bagfile import open_bag
+    from .reader import open_bag
     from .player import BagPlayer
-    from .session import RosSession
+    from ..evaluation.session import RosSession
 
     with open_bag(args.bag) as reader:
         _notes(reader)
@@ -233,7 +218,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import EvalOptions, evaluate
-    from .stats import format_table
+    from ..evaluation.stats import format_table
 
     out = args.out or Path("out") / time.strftime("evaluate-%Y%m%d-%H%M%S")
     if args.compare and args.params_file:
@@ -258,7 +243,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, opts, out: Path) -> int:
-    from .compare import compare, format_compare
+    from ..evaluation.compare import compare, format_compare
     from .errors import BagRunError
 
     doc = compare(opts, *args.compare)
@@ -272,8 +257,8 @@ def _compare(args: argparse.Namespace, opts, out: Path) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .bagfile import open_bag
-    from .qos import play_profile
+    from .reader import open_bag
+    from .metadata import play_profile
     from .typestore import msg_class
 
     with open_bag(args.bag) as reader:

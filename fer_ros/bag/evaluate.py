@@ -1,33 +1,16 @@
-"""``fer-bag evaluate``: play a bag into the emotion node and measure what comes back.
+"""``fer-bag evaluate``: play a bag's images into the emotion node and measure the answers.
 
-1. The image topic of the bag is chosen (``image_topic``, or the bag's only image topic).
-2. The node is started in a private namespace (``/fer_bag_eval_<pid>``, so nothing else on the
-   domain mixes in), or with ``spawn=False`` a running node is used (images are published on
-   the bag's topic name, answers read from ``emotions_topic``). Playing starts once the node is
-   active and discovered: its image subscription and its emotions publisher (both created on
-   activation) are matched. The answers are then recorded into ``out/results`` (a rosbag2
-   bag that keeps the node's offered QoS).
-3. The images are played at the recorded timing / ``rate``, with the QoS they were recorded
-   with (``qos_override`` replaces the reliability). Recorded stamps are in the past, so each
-   image is **restamped with the current time when it is published** (8 bytes of the CDR
-   header, no decode); a map new stamp -> frame index (saved as frames.csv with the original
-   stamps) ties each answer, whose header is copied from its image, to its frame.
-   Latency = receipt of the answer - that stamp (same host, same clock).
-   With ``lockstep`` the next image goes out only once the previous one is answered, refused
-   by the node (its diagnostics count it), or after LOCKSTEP_TIMEOUT_S.
-4. A node that answers nothing is detected: once STOP_AFTER_REFUSED frames were refused (the
-   node's own counters) or STOP_AFTER_SILENT lockstep frames timed out with no answer at all,
-   playing stops.
-5. Unanswered frames are counted per reason (refusals.py: the node's own refusal message).
-   The report (stats.summarize) is saved as ``out/report.json``, with plots and a
-   self-contained ``out/report.html`` (report_plots.py, report_html.py), and returned.
-   Nothing answered (or nothing played) is a BagRunError naming the reasons, after the files
-   are written.
+fer_ros's own tool (built on player.py and recorder.py; nothing of it is in rosbags).
+The node runs in a private namespace (or, with ``spawn=False``, a running node is used); once
+it is active and matched, the images play at their timing / ``rate`` (``lockstep``: each once
+the previous is answered or refused), each restamped with the time it is published (8 bytes of
+the CDR header) so that an answer, whose header is its image's, names its frame. Answers are
+recorded into ``out/results``; unanswered frames get the node's own refusal reason; the report
+goes to ``out/report.json`` and ``report.html``. Nothing answered is a BagRunError.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -39,24 +22,23 @@ from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from .bagfile import header_stamp_ns, open_bag, with_header_stamp
+from ..evaluation.answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered,
+                                  settle, write_frames_csv)
+from ..evaluation.node_params import check_node_params
+from ..evaluation.node_process import NodeProcess, start_node, wait_ready
+from ..evaluation.node_watch import NodeWatch
+from ..evaluation.refusals import count_reasons
+from ..evaluation.session import RosSession
+from ..evaluation.stats import Answer, load_labels, summarize
 from .errors import BagError, BagRunError
-from .node_params import check_node_params
-from .node_process import NodeProcess
-from .node_watch import NodeWatch
 from .player import SUBSCRIBER_GRACE_S, BagPlayer
-from .reader import BagReader, Topic
+from .reader import BagReader, Topic, open_bag
 from .recorder import BagRecorder, absolute
-from .refusals import NOT_REFUSED, count_reasons, logged_refusals
-from .session import RosSession
-from .stats import Answer, load_labels, summarize
 from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
 
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
 STOP_AFTER_REFUSED = 5     # nothing answered and this many frames refused: stop playing
 STOP_AFTER_SILENT = 3      # lockstep, nothing answered, this many frames timed out: stop
-SETTLE_S = 2.0       # after the last image, wait this long without a new answer
-MAX_SETTLE_S = 30.0  # ... but no longer than this in all
 
 
 @dataclass
@@ -106,9 +88,6 @@ def image_topic(reader: BagReader, name: str | None) -> Topic:
     return topics[0]
 
 
-image_connection = image_topic  # the name fer_ros.demo uses
-
-
 def _original_stamps(reader: BagReader, topic: Topic, limit: int | None) -> list[int]:
     stamps = []
     for _, _, data in reader.messages([topic]):
@@ -116,22 +95,6 @@ def _original_stamps(reader: BagReader, topic: Topic, limit: int | None) -> list
             break
         stamps.append(header_stamp_ns(data))
     return stamps
-
-
-class _Restamper:
-    """Player transform: stamp = now (unique, increasing); remembers stamp -> frame index."""
-
-    def __init__(self) -> None:
-        self.frame_of: dict[int, int] = {}
-        self.rows: list[tuple[int, int, int]] = []  # frame, original stamp, published stamp
-        self._last = 0
-
-    def __call__(self, topic: Topic, index: int, data: bytes) -> bytes:
-        now = max(time.time_ns(), self._last + 1)
-        self._last = now
-        self.frame_of[now] = index
-        self.rows.append((index, header_stamp_ns(data), now))
-        return with_header_stamp(data, now)
 
 
 def evaluate(opts: EvalOptions) -> dict[str, Any]:
@@ -167,32 +130,17 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
             published, answers, rows, counters = _run(session, reader, topic, out, opts)
         answered = {a.frame for a in answers}
         unanswered = _unanswered_reasons(reader, topic, rows, answered)
-    _write_frames_csv(out / "frames.csv", rows, answers)
+    write_frames_csv(out / "frames.csv", rows, answers)
     report = summarize(published, answers, expected, unanswered, counters)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if opts.plots:
-        from .report_html import write_report_html
+        from ..evaluation.report_html import write_report_html
 
         write_report_html(out, report, answers, rows, expected, title=f"fer-bag evaluate {opts.bag}")
     result = EvalResult(report, answers, expected, out)
     if not answers and opts.require_answers:
-        raise BagRunError(_nothing_answered(report, published, out, opts.spawn))
+        raise BagRunError(nothing_answered(report, published, out, opts.spawn))
     return result
-
-
-def _nothing_answered(report: dict[str, Any], published: int, out: Path, spawn: bool) -> str:
-    reasons = report["frames_unanswered"]
-    logged = logged_refusals(out / "node.log" if spawn else None)
-    parts = []
-    for reason, count in reasons.items():
-        parts.append(f"{count} x {reason}" if reason == NOT_REFUSED
-                     else f"{count} refused: {reason}")
-    extra = [r for r in logged if r not in reasons]
-    if extra:
-        parts.append(f"node.log also says: {extra[0]}")
-    where = f" (log: {out / 'node.log'})" if spawn else ""
-    return (f"the emotion node answered none of the {published} frames played: "
-            + "; ".join(parts) + where)
 
 
 def _unanswered_reasons(reader: BagReader, topic: Topic, rows: list[tuple[int, int, int]],
@@ -225,7 +173,7 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
 
     received: list[tuple[int, bytes]] = []
     answered: set[int] = set()
-    restamp = _Restamper()
+    restamp = Restamper()
     lock = threading.Lock()
     silent = [0]  # lockstep frames that timed out without any answer
 
@@ -257,8 +205,8 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
                            qos_override=opts.qos_override, topic_names={topic.name: image_name})
         publisher = player.publishers[topic.name]
         if opts.spawn:
-            node = _start_node(opts, ns, compressed, out / "node.log")
-        _wait_ready(session, publisher, node, image_name, emotions_topic, opts.startup_timeout)
+            node = start_node(opts.node_params, opts.params_file, ns, compressed, out / "node.log")
+        wait_ready(session, publisher, node, image_name, emotions_topic, opts.startup_timeout)
         # the node's publisher exists now: the results bag keeps its offered QoS
         recorder = BagRecorder(session, out / "results", "mcap", on_message=on_answer)
         sub = recorder.add(emotions_topic, EMOTION_ARRAY,
@@ -270,7 +218,7 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
                                 status=lambda: f"answered {len(answered)}",
                                 after_publish=after_publish)
         if not nothing_answered():
-            _settle(lambda: len(answered), published)
+            settle(lambda: len(answered), published)
         if node is not None:
             node.check_alive()
     finally:
@@ -279,73 +227,4 @@ def _run(session: RosSession, reader: BagReader, topic: Topic, out: Path,
         if recorder is not None:
             recorder.close()
     counters = watch.snapshot() or None
-    return published, _answers(received, restamp.frame_of), restamp.rows, counters
-
-
-def _start_node(opts: EvalOptions, ns: str, compressed: bool, log: Path) -> NodeProcess:
-    """The emotion node under namespace ``ns``, with the options' parameters."""
-    args = ["-r", f"__ns:={ns}"]
-    if compressed:
-        args += ["-p", "input_transport:=compressed"]
-    for p in opts.node_params:
-        args += ["-p", p]
-    if opts.params_file:
-        args += ["--params-file", opts.params_file]
-    return NodeProcess(args, log)
-
-
-def _wait_ready(session: RosSession, publisher, node: NodeProcess | None, image_name: str,
-                emotions_topic: str, timeout: float) -> None:
-    """Until the node subscribes to the images and publishes emotions; BagRunError if not."""
-    ready = session.wait_until(
-        lambda: (publisher.get_subscription_count() > 0
-                 and session.node.count_publishers(emotions_topic) > 0),
-        timeout, abort=node.check_alive if node else None)
-    if not ready:
-        what = "the emotion node started" if node else "no emotion node"
-        raise BagRunError(
-            f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
-            f"{timeout:g} s" + (f" (log: {node.log_path})" if node else
-                                ": start one, or drop --no-spawn"))
-
-
-def _settle(count, published: int) -> None:
-    """Waits for the last answers: until all frames are answered or none came for SETTLE_S."""
-    start = last_change = time.monotonic()
-    seen = count()
-    while seen < published and time.monotonic() - last_change < SETTLE_S \
-            and time.monotonic() - start < MAX_SETTLE_S:
-        time.sleep(0.05)
-        if count() != seen:
-            seen, last_change = count(), time.monotonic()
-
-
-def _answers(received: list[tuple[int, bytes]], frame_of: dict[int, int]) -> list[Answer]:
-    store = typestore()
-    answers = []
-    for receipt_ns, data in received:
-        stamp = header_stamp_ns(data)
-        frame = frame_of.get(stamp)
-        if frame is None:
-            continue  # not an answer to one of our frames
-        msg = store.deserialize_cdr(data, EMOTION_ARRAY)
-        answers.append(Answer(
-            frame=frame, receipt_ns=receipt_ns, latency_ms=(receipt_ns - stamp) / 1e6,
-            faces=[(e.label, int(e.roi.width) * int(e.roi.height)) for e in msg.emotions],
-            labels=list(msg.labels), track_ids=[int(e.id) for e in msg.emotions],
-            probabilities=[[float(p) for p in e.probabilities] for e in msg.emotions]))
-    return answers
-
-
-def _write_frames_csv(path: Path, rows: list[tuple[int, int, int]], answers: list[Answer]) -> None:
-    first: dict[int, Answer] = {}
-    for a in sorted(answers, key=lambda a: a.receipt_ns):
-        first.setdefault(a.frame, a)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["frame", "original_stamp_ns", "published_stamp_ns", "answered", "label",
-                    "latency_ms"])
-        for frame, original, new in rows:
-            a = first.get(frame)
-            w.writerow([frame, original, new, int(a is not None), a.main_label if a else "",
-                        f"{a.latency_ms:.2f}" if a else ""])
+    return published, decode_answers(received, restamp.frame_of), restamp.rows, counters

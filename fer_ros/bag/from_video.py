@@ -1,10 +1,8 @@
-"""``fer-bag from-video``: a video (or image folder) as a rosbag2 bag of camera images.
+"""``fer-bag from-video``: a video (or image folder) as a bag of camera images.
 
-Every frame becomes one sensor_msgs/Image (bgr8, or ``encoding``: any raw encoding
-fer_ros reads, e.g. yuv422_yuy2 as usb_cam sends) or CompressedImage (JPEG), serialised by
-rclpy.serialization.serialize_message. Stamps are evenly spaced at ``fps`` (default: the
-video's own rate) from ``start_ns``; the header stamp equals the bag (receive) timestamp, as
-with a camera recorded live on the same host.
+fer_ros's own tool (rosbags writes what it is given; the frames and messages are made here):
+sensor_msgs/Image (bgr8 or another raw ``encoding``) or CompressedImage (JPEG), stamped evenly
+at ``fps`` from ``start_ns``, header stamp = bag stamp, as a camera recorded on the same host.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from ..node.conversions import bgr_to_image
 from ..node.frame_reader import FrameReader
 from .errors import BagError
 from ..progress import Progress
-from .qos import SENSOR_DATA
+from .metadata import SENSOR_DATA
 from .writer import BagWriter
 
 COMPRESSED_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin sets

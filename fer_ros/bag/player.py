@@ -1,11 +1,9 @@
-"""``fer-bag play``: publish a bag's messages at their recorded timing, already serialised.
+"""``fer-bag play``: publish a bag's CDR bytes at their recorded timing, with no decode.
 
-Each topic gets a publisher of its recorded type with the QoS it was recorded with (the
-recorded offers adapted like ``ros2 bag play`` does, see qos.play_profile); ``qos_override``
-("reliable" / "best_effort") replaces the reliability of every topic. The CDR bytes from the
-bag go out through ``Publisher.publish(bytes)`` with no decode. A topic whose message type has
-no installed Python package cannot be published by rclpy: it is skipped with one warning, and
-the rest plays (as ``ros2 bag play`` does). With ``clock_hz``, ``/clock`` follows the bag.
+Kept because rosbags reads bags but has no ROS side (no publishing, no /clock).
+Each topic plays with its recorded QoS adapted as ``ros2 bag play`` does (metadata.play_profile)
+or ``qos_override``; a topic whose type has no Python package is skipped with one warning, as
+``ros2 bag play`` does; with ``clock_hz``, ``/clock`` follows the bag.
 """
 
 from __future__ import annotations
@@ -20,9 +18,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ..progress import Progress
 from .errors import BagError
-from .qos import play_profile
+from .metadata import play_profile
 from .reader import BagReader, Topic
-from .session import RosSession
+from ..evaluation.session import RosSession
 from .typestore import msg_class, register_embedded, typestore
 
 # transform(topic, index on its topic, cdr bytes) -> the bytes to publish

@@ -1,14 +1,9 @@
-"""``BagReader``: every message a rosbag2 bag holds, read by topic name as rosbag2 does.
+"""``BagReader``: every message of a bag folder (metadata.yaml version 1-9, split, zstd per
+file or per message), of a folder of storage files without metadata.yaml, or of one file.
 
-Accepted: a bag folder with metadata.yaml (any version 1-9, split into several files,
-compressed per file or per message with zstd), a folder holding only ``.mcap`` / ``.db3``
-files (a recording that stopped before writing metadata.yaml), or one storage file.
-
-metadata.yaml is loaded by fer-bag itself (no YAML aliases, bounded size; see safe_yaml.py);
-each storage file is opened with the ``rosbags`` reader for that one file, and its messages
-are tied to topics **by name**. (rosbags' folder reader also compares the QoS written in
-metadata.yaml with the one in the storage file and silently yields nothing on a mismatch;
-rosbag2 does not.) Any error while reading is a BagError of one line.
+Each storage file is read with rosbags' single-file Reader and tied to topics by name; kept
+because rosbags' folder reader yields nothing when metadata.yaml's QoS differs from the
+storage's (rosbag2 plays such bags) and decompresses without a size bound.
 """
 
 from __future__ import annotations
@@ -17,16 +12,13 @@ import os
 import re
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader
 
 from .errors import BagError
-from .layout import BagMeta, parse_metadata
-from .qos import Qos
+from .metadata import BagMeta, TopicMeta, parse_metadata
 from .recovery import CutMcapReader, recover_sqlite
 from .safe_yaml import load_file, short
 
@@ -35,46 +27,15 @@ MAX_MESSAGE_BYTES = 1 << 30       # a zstd-compressed message may not expand bey
 MAX_FILE_EXPANSION = 64 << 30     # nor a zstd-compressed storage file beyond 64 GiB
 
 
-@dataclass
-class Topic:
-    """One topic: type, recorded QoS, message count (from the storage files)."""
-
-    name: str
-    msgtype: str
-    qos: list[Qos] = field(default_factory=list)
-    count: int = 0
-    type_hash: str = ""
-    definition: tuple[str, str] | None = None  # (format "msg"/"idl", text) embedded in the bag
-
-    @property
-    def msgcount(self) -> int:
-        return self.count
-
-    @property
-    def topic(self) -> str:
-        return self.name
-
-
 def _natural(path: Path) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.name)]
 
 
+Topic = TopicMeta
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return short(text)
-
-
-def _rosbags_qos(profiles: Any) -> list[Qos]:
-    """rosbags' Qos tuples (enums, QosTime) as our Qos."""
-    def e(x: Any) -> int:
-        return int(getattr(x, "value", x))
-
-    def ns(t: Any) -> int:
-        return int(t.sec) * 1_000_000_000 + int(t.nsec)
-
-    return [Qos(e(q.history), int(q.depth), e(q.reliability), e(q.durability), ns(q.deadline),
-                ns(q.lifespan), e(q.liveliness), ns(q.liveliness_lease_duration),
-                bool(q.avoid_ros_namespace_conventions)) for q in profiles or []]
+    return short(str(exc) or type(exc).__name__)
 
 
 class _Reader(Reader):
@@ -92,7 +53,6 @@ class BagReader:
         self.notes: list[str] = []          # things a user should know (one line each)
         self.topics: dict[str, Topic] = {}
         self.files: list[Path] = []
-        self.cut_files: list[Path] = []     # storage files of a recording cut short
         self._stack = ExitStack()
         self._readers: list[Reader] = []
         self.storage = ""
@@ -106,7 +66,6 @@ class BagReader:
             self._stack.close()
             raise BagError(f"{self.path}: cannot read the bag: {_one_line(exc)}") from None
 
-    # ----- opening ------------------------------------------------------------------------
     def _open(self) -> None:
         path = self.path
         if not path.exists():
@@ -164,7 +123,6 @@ class BagReader:
             self._readers.append(reader)
             cut = getattr(reader.storage, "cut", None)
             if cut is not None:
-                self.cut_files.append(file)
                 self.notes.append(
                     f"{file.name}: recording cut short (no summary/footer): read "
                     f"{reader.message_count} messages up to its last complete record "
@@ -179,7 +137,6 @@ class BagReader:
                 tempfile.TemporaryDirectory(prefix="fer-bag-")))
         target, note = recover_sqlite(file, scratch)
         if note:
-            self.cut_files.append(file)
             self.notes.append(note)
         return target
 
@@ -206,7 +163,7 @@ class BagReader:
     def _collect_topics(self) -> None:
         declared = {t.name: t for t in (self.meta.topics if self.meta else [])}
         for name, t in declared.items():
-            self.topics[name] = Topic(name, t.msgtype, list(t.qos), 0, t.type_hash)
+            self.topics[name] = Topic(name, t.msgtype, list(t.qos), t.type_hash)
         for reader in self._readers:
             for conn in reader.connections:
                 topic = self.topics.get(conn.topic)
@@ -220,14 +177,12 @@ class BagReader:
                                    f"but {conn.msgtype} in {Path(reader.path).name}")
                 topic.count += conn.msgcount
                 if not topic.qos:
-                    topic.qos = _rosbags_qos(conn.ext.offered_qos_profiles)
+                    topic.qos = list(conn.ext.offered_qos_profiles or [])
                 if not topic.type_hash and conn.digest.startswith("RIHS01_"):
                     topic.type_hash = conn.digest
                 if topic.definition is None and conn.msgdef.data:
-                    kind = "idl" if conn.msgdef.format == MessageDefinitionFormat.IDL else "msg"
-                    topic.definition = (kind, conn.msgdef.data)
+                    topic.definition = conn.msgdef
 
-    # ----- reading ------------------------------------------------------------------------
     @property
     def message_count(self) -> int:
         return sum(t.count for t in self.topics.values())
@@ -300,3 +255,6 @@ class BagReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+open_bag = BagReader  # an open reader as a context manager; BagError when not a bag

@@ -1,16 +1,11 @@
 """``fer-bag record``: live topics into a rosbag2 bag, as the CDR bytes that arrived.
 
-Types come from the ROS graph; each is registered in the rosbags typestore (from its .msg
-file, see typestore.py) so the bag's metadata and mcap schemas are the real ones. Messages
-are received with ``raw=True`` (no decode) and stamped with their receive time, like
-``ros2 bag record``. The offered QoS of the publishers is kept in the bag.
-
-Messages are handed to one writer thread through a queue bounded to ``MAX_QUEUED_BYTES``
-(past it, messages are dropped and counted: the disk is slower than the topics). The writer
-writes a chunk / commits a transaction every ``max_cache`` bytes and at least every
-``flush_interval`` s (then fsyncs), which bounds what a crash (SIGKILL, power cut) can lose.
-A write error (a full disk) stops the writer at once, the bag is closed readable with what was
-written (see writer.py), and ``record`` stops with a one-line BagRunError saying so.
+Kept because rosbags has no ROS side (no subscribing, no graph discovery).
+Like ``ros2 bag record``: types from the graph (registered in the typestore, so definitions and
+hashes are real), ``raw=True`` subscriptions stamped with their receive time, the publishers'
+offered QoS kept. One writer thread takes a queue bounded to ``MAX_QUEUED_BYTES`` (past it,
+drops are counted) and flushes at least every ``flush_interval`` s, which bounds what a crash
+loses; a write error (a full disk) stops ``record`` with a one-line BagRunError.
 """
 
 from __future__ import annotations
@@ -25,11 +20,10 @@ from typing import Any, Callable
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from .errors import BagError, BagRunError
-from .qos import from_rclpy
-from .session import RosSession
+from .metadata import from_rclpy
+from ..evaluation.session import RosSession
 from .typestore import ensure_type, msg_class, typestore
-from .storage_tally import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
-from .writer import BagWriter
+from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S, BagWriter
 
 # on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
 OnMessage = Callable[[str, int, bytes], None]

@@ -1,13 +1,8 @@
 """Reading storage files of a recording cut short (SIGKILL, power cut, the OOM killer).
 
-- mcap: rosbag2 (and fer-bag) write the summary and footer only when the recording is closed,
-  so a killed recorder leaves a file that readers refuse ("File end magic is invalid").
-  ``CutMcapReader`` is rosbags' McapReader that, for such a file, scans the data section up to
-  the end of the last complete record (what was written before the kill) instead.
-- sqlite3: rosbags opens a .db3 with ``immutable=1``, which ignores a hot rollback journal
-  (and a WAL), so it would read the half-written pages of the transaction that was cut.
-  ``recover_sqlite`` first lets SQLite itself roll back (or checkpoint) that file, as any
-  SQLite reader would.
+Kept because rosbags refuses an mcap file without summary and footer (``CutMcapReader`` scans
+its data section up to the last complete record instead) and opens a .db3 with ``immutable=1``,
+past a hot journal (``recover_sqlite`` first lets SQLite roll the cut transaction back).
 """
 
 from __future__ import annotations
@@ -25,6 +20,9 @@ MAGIC = b"\x89MCAP0\r\n"
 _DATA_END, _FOOTER, _CHUNK = 0x0F, 0x02, 0x06
 _LAST_OPCODE = 0x10       # opcodes 0x01..0x10 are the MCAP spec's records
 _MAXSIZE = 2**63 - 1
+# DataEnd (op 0x0F, crc 0) + Footer (op 0x02, no summary) + magic: closes a cut file
+CLOSING = (b"\x0f" + struct.pack("<QI", 4, 0) + b"\x02" + struct.pack("<QQQI", 20, 0, 0, 0)
+           + MAGIC)
 
 
 @dataclass
@@ -71,6 +69,19 @@ def mcap_cut(path: Path) -> McapCut | None:
             offset += 9 + length
     return McapCut(min(data_start, size), max(offset, min(data_start, size)), size,
                    "" if compression == "none" else compression, records)
+
+
+def close_cut_mcap(path: Path) -> None:
+    """Cuts an mcap file without footer back to its last complete record and closes it with
+    DataEnd + Footer (no summary): a valid file that readers scan."""
+    cut = mcap_cut(path)
+    if cut is not None:
+        with path.open("r+b") as f:
+            f.truncate(cut.data_end)
+            f.seek(cut.data_end)
+            f.write(CLOSING)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class CutMcapReader(McapReader):

@@ -1,55 +1,21 @@
 """``fer-bag reindex``: make a recording cut short whole again, as ``ros2 bag reindex`` does.
 
-For each storage file of the bag folder: an mcap file without summary/footer is rewritten
-(its complete records copied with the ``mcap`` library's reader and writer, which adds the
-chunk indexes, summary and footer that seeking readers need; the cut original is kept beside
-it as ``<name>.mcap.cut``); a .db3 with a hot journal is recovered by SQLite. Then
-metadata.yaml is written from what the storage files hold.
+Kept because rosbags has no reindex. An mcap file without summary/footer is rewritten with the
+``mcap`` library (chunk indexes, summary, footer; the cut original is kept as
+``<name>.mcap.cut``); a .db3 with a hot journal is recovered by SQLite. Then metadata.yaml is
+written from what the storage files hold.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import sqlite3
-import struct
 from pathlib import Path
 
-import yaml
-
 from .errors import BagError
-from .layout import FileMeta, TopicMeta, layout_for, metadata_document
+from .metadata import FileMeta, Layout, TopicMeta, dump, layout_for, metadata_document
 from .reader import STORAGE_SUFFIXES, BagReader, _natural
-from .recovery import MAGIC, McapCut, mcap_cut, recover_sqlite
-from .writer import RESERVE_NAME
-
-# DataEnd (op 0x0F, crc 0) + Footer (op 0x02, no summary) + magic: ends the copied prefix so
-# the mcap StreamReader sees a whole file
-_CLOSING = (b"\x0f" + struct.pack("<QI", 4, 0) + b"\x02" + struct.pack("<QQQI", 20, 0, 0, 0)
-            + MAGIC)
-
-
-class _Prefix(io.RawIOBase):
-    """The first ``end`` bytes of a file followed by ``tail`` (read-only stream)."""
-
-    def __init__(self, path: Path, end: int, tail: bytes) -> None:
-        self._f, self._left, self._tail = path.open("rb"), end, tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        if self._left > 0:
-            n = self._f.readinto(memoryview(buf)[:min(len(buf), self._left)])
-            self._left -= n
-            return n
-        n = min(len(buf), len(self._tail))
-        buf[:n], self._tail = self._tail[:n], self._tail[n:]
-        return n
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
+from .recovery import CLOSING, McapCut, mcap_cut, recover_sqlite
 
 
 def repair_mcap(path: Path, cut: McapCut, out: Path) -> int:
@@ -59,32 +25,42 @@ def repair_mcap(path: Path, cut: McapCut, out: Path) -> int:
     from mcap.stream_reader import StreamReader
     from mcap.writer import CompressionType, Writer
 
+    prefix = out.with_name(out.name + ".prefix")  # the complete records, closed
+    with path.open("rb") as src, prefix.open("wb") as dst:
+        left = cut.data_end
+        while left > 0 and (block := src.read(min(left, 1 << 20))):
+            dst.write(block)
+            left -= len(block)
+        dst.write(CLOSING)
     compression = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}.get(
         cut.compression, CompressionType.NONE)
     schemas: dict[int, int] = {}
     channels: dict[int, int] = {}
     count = 0
-    with _Prefix(path, cut.data_end, _CLOSING) as src, out.open("xb") as dst:
-        writer = Writer(dst, compression=compression)
-        for record in StreamReader(io.BufferedReader(src)).records:
-            if isinstance(record, Header):
-                writer.start(profile=record.profile, library=record.library)
-            elif isinstance(record, Schema) and record.id not in schemas:
-                schemas[record.id] = writer.register_schema(record.name, record.encoding,
-                                                            record.data)
-            elif isinstance(record, Channel) and record.id not in channels:
-                channels[record.id] = writer.register_channel(
-                    record.topic, record.message_encoding, schemas.get(record.schema_id, 0),
-                    record.metadata)
-            elif isinstance(record, Message) and record.channel_id in channels:
-                writer.add_message(channels[record.channel_id], record.log_time, record.data,
-                                   record.publish_time, record.sequence)
-                count += 1
-            elif isinstance(record, Metadata):
-                writer.add_metadata(record.name, record.metadata)
-        writer.finish()
-        dst.flush()
-        os.fsync(dst.fileno())
+    try:
+        with prefix.open("rb") as src, out.open("xb") as dst:
+            writer = Writer(dst, compression=compression)
+            for record in StreamReader(src).records:
+                if isinstance(record, Header):
+                    writer.start(profile=record.profile, library=record.library)
+                elif isinstance(record, Schema) and record.id not in schemas:
+                    schemas[record.id] = writer.register_schema(record.name, record.encoding,
+                                                                record.data)
+                elif isinstance(record, Channel) and record.id not in channels:
+                    channels[record.id] = writer.register_channel(
+                        record.topic, record.message_encoding, schemas.get(record.schema_id, 0),
+                        record.metadata)
+                elif isinstance(record, Message) and record.channel_id in channels:
+                    writer.add_message(channels[record.channel_id], record.log_time,
+                                       record.data, record.publish_time, record.sequence)
+                    count += 1
+                elif isinstance(record, Metadata):
+                    writer.add_metadata(record.name, record.metadata)
+            writer.finish()
+            dst.flush()
+            os.fsync(dst.fileno())
+    finally:
+        prefix.unlink(missing_ok=True)
     return count
 
 
@@ -94,20 +70,34 @@ def _mcap_type_hashes(file: Path) -> dict[str, str]:
 
     with file.open("rb") as f:
         summary = make_reader(f).get_summary()
-    channels = summary.channels.values() if summary else []
-    return {c.topic: c.metadata.get("topic_type_hash", "") for c in channels}
+    return {c.topic: c.metadata.get("topic_type_hash", "")
+            for c in (summary.channels.values() if summary else [])}
 
 
-def _storage_files(bag: Path) -> list[Path]:
-    if not bag.is_dir():
-        raise BagError(f"{bag}: give the bag folder (the one holding the .mcap / .db3 files)")
-    files = sorted((p for p in bag.iterdir() if p.suffix in STORAGE_SUFFIXES and p.is_file()),
-                   key=_natural)
-    if not files:
-        raise BagError(f"{bag}: no .mcap or .db3 file in the folder")
-    if len({p.suffix for p in files}) > 1:
-        raise BagError(f"{bag}: both .mcap and .db3 files; keep one kind")
-    return files
+def write_metadata(bag: Path, files: list[Path], layout: Layout | None = None,
+                   hashes: dict[str, str] | None = None) -> str:
+    """Writes ``bag``/metadata.yaml for what ``files`` hold (the layout: jazzy when they have
+    type hashes, else humble); returns a line saying so."""
+    metas, topics = [], {}
+    for file in files:
+        known = dict(hashes or {}, **(_mcap_type_hashes(file) if file.suffix == ".mcap" else {}))
+        with BagReader(file) as reader:
+            metas.append(FileMeta(file.name, reader.start_ns, reader.duration_ns,
+                                  reader.message_count))
+            for t in reader.topics.values():
+                meta = topics.setdefault(t.name, TopicMeta(t.name, t.msgtype, t.qos,
+                                                           t.type_hash or known.get(t.name, "")))
+                meta.count += t.count
+    if layout is None:
+        hashed = any(t.type_hash.startswith("RIHS01_") for t in topics.values())
+        layout = layout_for("jazzy" if hashed else "humble")
+    doc = metadata_document(layout, STORAGE_SUFFIXES[files[0].suffix], metas,
+                            list(topics.values()))
+    tmp = bag / ".metadata.yaml.tmp"
+    tmp.write_text(dump(doc))
+    os.replace(tmp, bag / "metadata.yaml")
+    return (f"metadata.yaml: {sum(m.count for m in metas)} messages in {len(files)} file(s), "
+            f"{len(topics)} topic(s) ({layout.distro} layout)")
 
 
 def reindex(bag: Path, distro: str | None = None) -> list[str]:
@@ -121,13 +111,18 @@ def reindex(bag: Path, distro: str | None = None) -> list[str]:
 
 
 def _reindex(bag: Path, distro: str | None) -> list[str]:
+    if not bag.is_dir():
+        raise BagError(f"{bag}: give the bag folder (the one holding the .mcap / .db3 files)")
+    files = sorted((p for p in bag.iterdir() if p.suffix in STORAGE_SUFFIXES and p.is_file()),
+                   key=_natural)
+    if not files:
+        raise BagError(f"{bag}: no .mcap or .db3 file in the folder")
+    if len({p.suffix for p in files}) > 1:
+        raise BagError(f"{bag}: both .mcap and .db3 files; keep one kind")
     done = []
-    files = _storage_files(bag)
     for file in files:
         if file.suffix == ".db3":
-            _, note = recover_sqlite(file, None)
-            if note:
-                done.append(note)
+            done += [note for note in recover_sqlite(file, None)[1:] if note]
             continue
         try:
             cut = mcap_cut(file)
@@ -146,24 +141,8 @@ def _reindex(bag: Path, distro: str | None) -> list[str]:
         os.replace(tmp, file)
         done.append(f"{file.name}: rewrote {count} messages with a summary and index (the cut "
                     f"original is {file.name}.cut)")
-    metas, topics, hashes = [], {}, False
-    for file in files:
-        mcap_hashes = _mcap_type_hashes(file) if file.suffix == ".mcap" else {}
-        with BagReader(file) as reader:
-            metas.append(FileMeta(file.name, reader.start_ns, reader.duration_ns,
-                                  reader.message_count))
-            for t in reader.topics.values():
-                type_hash = t.type_hash or mcap_hashes.get(t.name, "")
-                meta = topics.setdefault(t.name, TopicMeta(t.name, t.msgtype, t.qos, type_hash))
-                meta.count += t.count
-                hashes |= type_hash.startswith("RIHS01_")
-    layout = layout_for(distro or ("jazzy" if hashes else "humble"))
-    doc = metadata_document(layout, STORAGE_SUFFIXES[files[0].suffix], metas, list(topics.values()))
-    tmp = bag / ".metadata.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
-    os.replace(tmp, bag / "metadata.yaml")
+    done.append(write_metadata(bag, files, layout_for(distro) if distro else None))
+    from .writer import RESERVE_NAME
+
     (bag / RESERVE_NAME).unlink(missing_ok=True)  # the killed recorder's disk-full reserve
-    total = sum(m.count for m in metas)
-    done.append(f"metadata.yaml: {total} messages in {len(files)} file(s), {len(topics)} "
-                f"topic(s) ({layout.distro} layout)")
     return done

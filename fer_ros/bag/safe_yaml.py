@@ -1,11 +1,7 @@
-"""YAML from bags, loaded so that a hostile file cannot blow up: bounded size and expansion.
+"""YAML from bags, loaded so that a hostile file cannot blow up (rosbags loads it unbounded).
 
-A "billion laughs" file nests aliases so that a 1.6 KB metadata.yaml expands to gigabytes once
-anything walks (or prints) the loaded value. The document is composed first (aliases stay
-shared nodes), its size *as expanded* is counted over that graph, and a document that would
-expand beyond ``MAX_NODES`` nodes is refused before any value is built. (rosbag2 never writes
-aliases; Python's YAML dumpers do for repeated objects, so aliases as such are allowed.)
-Error messages quote at most ``MAX_QUOTE`` characters of anything read from the file.
+A "billion laughs" file nests aliases so that 1.6 KB expand to gigabytes: the document is
+composed first, its size as expanded counted over that graph, and refused past ``MAX_NODES``.
 """
 
 from __future__ import annotations

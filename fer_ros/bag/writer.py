@@ -1,33 +1,140 @@
-"""``BagWriter``: a new rosbag2 bag folder (metadata.yaml + one .mcap or .db3 file).
+"""``BagWriter``: a new bag folder (metadata.yaml + one .mcap or .db3) as the chosen distro's
+``ros2 bag record`` lays it out, with the real definitions and RIHS01 hashes of the typestore.
 
-Laid out as the chosen distro's ``ros2 bag record`` lays it out (see layout.py), with the
-real message definitions and RIHS01 type hashes from the typestore. The writer is robust to a
-full disk: at open it sets aside ``RESERVE_BYTES`` in a hidden file; on a write error it stops
-writing, frees that space, cuts the storage file back to what is complete and writes
-metadata.yaml for it, so the bag stays readable. ``error`` then says what happened.
-Not thread-safe: use it from one thread.
+Kept although rosbags has a Writer: it writes versions 8/9 only, commits a .db3 once, at close,
+fixes mcap chunks at 1 MiB with no flush, always adds the Jazzy metadata record and no
+``topic_type_hash``; a recording must survive a crash (``flush`` on the recorder's timer, then
+fsync). On a write error (a full disk) the storage is cut back to what is complete and
+metadata.yaml rebuilt from it (reindex.py); ``error`` says what happened. Use from one thread.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
-import yaml
+from mcap.writer import CompressionType, Writer
 
 from .errors import BagError
-from .layout import FileMeta, TopicMeta, layout_for, metadata_document
-from .qos import Qos
-from .storage_mcap import COMPRESSION, McapStorage
-from .storage_sqlite import SqliteStorage
-from .storage_tally import DEFAULT_CACHE_BYTES
+from .metadata import FileMeta, Layout, TopicMeta, dump, layout_for, metadata_document, qos_text
+from .recovery import close_cut_mcap
 from .typestore import ensure_type, typestore
 
-STORAGES = ("mcap", "sqlite3")
 EXTENSIONS = {"mcap": ".mcap", "sqlite3": ".db3"}
-RESERVE_NAME = ".fer-bag-reserve"
-RESERVE_BYTES = 1024 * 1024
+COMPRESSION = {None: CompressionType.NONE, "none": CompressionType.NONE,
+               "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}
+DEFAULT_CACHE_BYTES = 1024 * 1024   # buffered before a chunk / transaction is written
+FLUSH_INTERVAL_S = 0.5              # the recorder flushes this often: a crash loses no more
+RESERVE_NAME, RESERVE_BYTES = ".fer-bag-reserve", 1024 * 1024  # freed on a full disk
+
+
+class _Mcap:
+    """rosbag2_storage_mcap's records: a ``ros2msg`` Schema per type, a ``cdr`` Channel per
+    topic (QoS, and type hash from Jazzy on), log time = receive time."""
+
+    def __init__(self, path: Path, layout: Layout, compression: str | None, cache: int) -> None:
+        self.path, self.layout, self.file = path, layout, path.open("xb")
+        self.w = Writer(self.file, chunk_size=cache, compression=COMPRESSION[compression])
+        self.w.start(profile="ros2", library="fer_ros fer-bag (mcap python)")
+        self.schemas: dict[str, int] = {}
+
+    def add_topic(self, name: str, msgtype: str, msgdef: str, qos: str, type_hash: str) -> int:
+        if msgtype not in self.schemas:
+            self.schemas[msgtype] = self.w.register_schema(msgtype, "ros2msg", msgdef.encode())
+        meta = {"offered_qos_profiles": qos}
+        if self.layout.metadata_version >= 9:
+            meta["topic_type_hash"] = type_hash
+        return self.w.register_channel(name, "cdr", self.schemas[msgtype], meta)
+
+    def write(self, topic_id: int, stamp_ns: int, data: bytes) -> None:
+        self.w.add_message(topic_id, log_time=stamp_ns, data=data, publish_time=stamp_ns)
+
+    def flush(self) -> None:
+        self.w.flush()
+        os.fdatasync(self.file.fileno())
+
+    def close(self, inner: str | None) -> None:
+        if inner is not None:
+            self.w.add_metadata("rosbag2", {"serialized_metadata": inner})
+        self.w.finish()
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+    def close_after_error(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        close_cut_mcap(self.path)
+
+
+class _Sqlite:
+    """rosbag2_storage_sqlite3's tables (schema 3, or 4 with type hashes and definitions),
+    committed every ``cache`` bytes and on ``flush``."""
+
+    def __init__(self, path: Path, layout: Layout, cache: int) -> None:
+        self.layout, self.cache, self.batch = layout, cache, 0
+        self.jazzy = layout.sqlite_schema_version >= 4
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(
+            "CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);"
+            "CREATE TABLE metadata(id INTEGER PRIMARY KEY, metadata_version INTEGER NOT NULL, "
+            "metadata TEXT NOT NULL);"
+            "CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, "
+            "serialization_format TEXT NOT NULL, offered_qos_profiles TEXT NOT NULL"
+            + (", type_description_hash TEXT NOT NULL);" if self.jazzy else ");")
+            + ("CREATE TABLE message_definitions(id INTEGER PRIMARY KEY, topic_type TEXT NOT "
+               "NULL, encoding TEXT NOT NULL, encoded_message_definition TEXT NOT NULL, "
+               "type_description_hash TEXT NOT NULL);" if self.jazzy else "")
+            + "CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, "
+            "timestamp INTEGER NOT NULL, data BLOB NOT NULL);"
+            "CREATE INDEX timestamp_idx ON messages (timestamp ASC);")
+        self.db.execute("INSERT INTO schema VALUES (?, ?)",
+                        (layout.sqlite_schema_version, layout.distro))
+        self.types: set[str] = set()
+
+    def add_topic(self, name: str, msgtype: str, msgdef: str, qos: str, type_hash: str) -> int:
+        self.flush()
+        values = (name, msgtype, "cdr", qos) + ((type_hash,) if self.jazzy else ())
+        cur = self.db.execute(f"INSERT INTO topics VALUES (NULL{', ?' * len(values)})", values)
+        if self.jazzy and msgtype not in self.types:
+            self.db.execute("INSERT INTO message_definitions VALUES (NULL, ?, 'ros2msg', ?, ?)",
+                            (msgtype, msgdef, type_hash))
+        self.types.add(msgtype)
+        return int(cur.lastrowid)
+
+    def write(self, topic_id: int, stamp_ns: int, data: bytes) -> None:
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+        self.db.execute("INSERT INTO messages (timestamp, topic_id, data) VALUES (?, ?, ?)",
+                        (stamp_ns, topic_id, data))
+        self.batch += len(data)
+        if self.batch >= self.cache:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self.batch = 0
+
+    def close(self, inner: str | None) -> None:
+        self.flush()
+        if inner is not None:
+            self.db.execute("INSERT INTO metadata VALUES (NULL, ?, ?)",
+                            (self.layout.metadata_version, inner))
+        self.db.close()
+
+    def close_after_error(self) -> None:
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self.db.close()
 
 
 class BagWriter:
@@ -36,8 +143,8 @@ class BagWriter:
     def __init__(self, path: str | Path, storage: str = "mcap", distro: str = "jazzy",
                  compression: str | None = None, max_cache: int = DEFAULT_CACHE_BYTES) -> None:
         path = Path(path)
-        if storage not in STORAGES:
-            raise BagError(f"unknown storage {storage!r}: use one of {', '.join(STORAGES)}")
+        if storage not in EXTENSIONS:
+            raise BagError(f"unknown storage {storage!r}: use one of {', '.join(EXTENSIONS)}")
         self.layout = layout_for(distro)
         if compression not in COMPRESSION:
             raise BagError(f"unknown mcap compression {compression!r}: use zstd, lz4 or none")
@@ -49,6 +156,7 @@ class BagWriter:
         self.file = path / f"{path.name}_0{EXTENSIONS[storage]}"
         self.topics: list[TopicMeta] = []
         self._ids: list[int] = []
+        self._span: tuple[int, int] | None = None
         self.error: str | None = None
         self.closed = False
         try:
@@ -56,120 +164,92 @@ class BagWriter:
         except OSError as exc:
             raise BagError(f"{path}: cannot create the bag folder: {exc.strerror}") from None
         try:
-            self._reserve()
-            self._storage = (McapStorage(self.file, self.layout, compression, max_cache)
-                             if storage == "mcap"
-                             else SqliteStorage(self.file, self.layout, max_cache))
+            with (path / RESERVE_NAME).open("wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+                os.fsync(f.fileno())
+            self._storage = (_Mcap(self.file, self.layout, compression, max_cache)
+                             if storage == "mcap" else _Sqlite(self.file, self.layout, max_cache))
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise BagError(f"{path}: cannot write the bag: {exc.strerror or exc}") from None
 
-    def _reserve(self) -> None:
-        with (self.path / RESERVE_NAME).open("wb") as f:
-            f.write(b"\0" * RESERVE_BYTES)
-            f.flush()
-            os.fsync(f.fileno())
-
-    def add_topic(self, name: str, msgtype: str, qos: list[Qos] | None = None) -> int:
-        """Registers a topic (its type from the typestore); returns its id for ``write``."""
-        store = typestore()
-        ensure_type(store, msgtype)
-        msgdef, _ = store.generate_msgdef(msgtype, ros_version=2)
-        type_hash = store.hash_rihs01(msgtype)
-        self._check()
-        try:
-            topic_id = self._storage.add_topic(name, msgtype, msgdef, list(qos or []), type_hash)
-        except Exception as exc:  # OSError from the file, sqlite3.Error from sqlite
-            self._fail(exc)
-            raise BagError(f"{self.path}: {self.error}") from None
-        self.topics.append(TopicMeta(name, msgtype, list(qos or []), type_hash))
-        self._ids.append(topic_id)
-        return len(self._ids) - 1
-
-    def write(self, topic: int, stamp_ns: int, data: bytes | memoryview) -> None:
-        """Writes one message; BagError (and the bag closed, readable) on a write error."""
-        self._check()
-        try:
-            self._storage.write(self._ids[topic], stamp_ns, data)
-        except Exception as exc:  # OSError from the file, sqlite3.Error from sqlite
-            self._fail(exc)
-            raise BagError(f"{self.path}: {self.error}") from None
-
-    def flush(self) -> None:
-        """Puts every message written so far on disk (BagError, bag closed, on a write error)."""
-        self._check()
-        try:
-            self._storage.flush()
-        except Exception as exc:
-            self._fail(exc)
-            raise BagError(f"{self.path}: {self.error}") from None
-
-    def _check(self) -> None:
+    def _do(self, action, *args):  # noqa: ANN001, ANN202
         if self.error:
             raise BagError(f"{self.path}: {self.error}")
         if self.closed:
             raise BagError(f"{self.path}: the bag is closed")
+        try:
+            return action(*args)
+        except Exception as exc:  # OSError from the file, sqlite3.Error from sqlite
+            self._fail(exc)
+            raise BagError(f"{self.path}: {self.error}") from None
+
+    def add_topic(self, name: str, msgtype: str, qos: list | None = None) -> int:
+        """Registers a topic (its type from the typestore); returns its id for ``write``."""
+        store = typestore()
+        ensure_type(store, msgtype)
+        meta = TopicMeta(name, msgtype, list(qos or []), store.hash_rihs01(msgtype))
+        msgdef, _ = store.generate_msgdef(msgtype, ros_version=2)
+        self._ids.append(self._do(self._storage.add_topic, name, msgtype, msgdef,
+                                  qos_text(meta.qos, self.layout), meta.type_hash))
+        self.topics.append(meta)
+        return len(self._ids) - 1
+
+    def write(self, topic: int, stamp_ns: int, data: bytes | memoryview) -> None:
+        """Writes one message; BagError (and the bag closed, readable) on a write error."""
+        self._do(self._storage.write, self._ids[topic], stamp_ns, bytes(data))
+        self.topics[topic].count += 1
+        lo, hi = self._span or (stamp_ns, stamp_ns)
+        self._span = (min(lo, stamp_ns), max(hi, stamp_ns))
+
+    def flush(self) -> None:
+        """Puts every message written so far on disk (BagError, bag closed, on a write error)."""
+        self._do(self._storage.flush)
 
     def _fail(self, exc: BaseException) -> None:
         """After a write error: free the reserve, keep what is complete, write metadata."""
+        from .reindex import write_metadata
+
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         self.error = f"cannot write {self.file.name}: {reason}"
+        self.closed = True
         (self.path / RESERVE_NAME).unlink(missing_ok=True)
         try:
             self._storage.close_after_error()
-        except Exception:
-            pass
-        self._write_metadata(pending=False)
-        self.closed = True
+            write_metadata(self.path, [self.file], self.layout,
+                           {t.name: t.type_hash for t in self.topics})
+        except Exception as more:
+            self.error += f"; metadata.yaml not written: {getattr(more, 'strerror', None) or more}"
 
-    @property
-    def message_count(self) -> int:
-        """Messages written so far (including those still buffered)."""
-        return sum(self._storage.tally.totals(pending=True)[0].values())
-
-    def _document(self, pending: bool) -> dict:
-        counts, span = self._storage.tally.totals(pending)
-        for meta, topic_id in zip(self.topics, self._ids):
-            meta.count = counts.get(topic_id, 0)
-        total = sum(t.count for t in self.topics)
-        lo, hi = span if span and total else (0, 0)
-        file = FileMeta(self.file.name, lo, hi - lo, total)
+    def _document(self) -> dict:
+        lo, hi = self._span or (0, 0)
+        file = FileMeta(self.file.name, lo, hi - lo, sum(t.count for t in self.topics))
         return metadata_document(self.layout, self.storage_id, [file], self.topics)
-
-    def _write_metadata(self, pending: bool) -> None:
-        text = yaml.safe_dump(self._document(pending), sort_keys=False, default_flow_style=False)
-        tmp = self.path / ".metadata.yaml.tmp"
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, self.path / "metadata.yaml")
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            self.error = (self.error or "") + f"; metadata.yaml not written: {exc.strerror}"
 
     def close(self) -> None:
         """Finishes the storage file and writes metadata.yaml (the bag is complete)."""
         if self.closed:
             return
-        inner = None
-        if self.layout.metadata_version >= 9:  # Jazzy keeps metadata.yaml in the storage too
-            inner = yaml.safe_dump(self._document(pending=True)["rosbag2_bagfile_information"],
-                                   sort_keys=False, default_flow_style=False)
+        doc = self._document()
+        inner = (dump(doc["rosbag2_bagfile_information"])  # Jazzy keeps it in the storage too
+                 if self.layout.metadata_version >= 9 else None)
         try:
-            self._storage.close(inner)
-        except Exception as exc:
-            self._fail(exc)
-            return
-        (self.path / RESERVE_NAME).unlink(missing_ok=True)
-        self._write_metadata(pending=False)
+            self._do(self._storage.close, inner)
+        except BagError:
+            return  # error says why; metadata.yaml was written for what is on disk
         self.closed = True
+        (self.path / RESERVE_NAME).unlink(missing_ok=True)
+        tmp = self.path / ".metadata.yaml.tmp"
+        tmp.write_text(dump(doc))
+        os.replace(tmp, self.path / "metadata.yaml")
 
     def abort(self) -> None:
         """Closes and removes the bag folder (a run that failed leaves no partial bag)."""
-        try:
-            if not self.closed:
+        if not self.closed:
+            try:
                 self._storage.close_after_error()
-        except Exception:
-            pass
+            except Exception:
+                pass
         self.closed = True
         shutil.rmtree(self.path, ignore_errors=True)
 

@@ -9,7 +9,7 @@ import sys
 
 from ..core.errors import ConfigError
 from ..params import SPECS, check_params_file, is_ros_own, params_file_names, unknown_parameter_warning
-from .errors import BagError
+from ..bag.errors import BagError
 
 PROG = "fer-bag evaluate"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BagError
+from ..bag.errors import BagError
 
 NO_FACE = "none"  # the prediction for a labelled frame in which no face was found
 

@@ -8,9 +8,10 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from ..ros_env import dds_env
-from .errors import BagError, BagRunError
+from ..bag.errors import BagError, BagRunError
 
 ACTIVE_LINE = "waiting for"  # logged by the node once active (image subscription created)
 CONFIG_EXIT_CODE = 2  # the node refused a parameter, params file or model (one line said why)
@@ -81,3 +82,31 @@ class NodeProcess:
                     self.proc.wait()
         self._reader.join(timeout=2.0)
         self._log.close()
+
+
+def start_node(node_params: list[str], params_file: str | None, ns: str, compressed: bool,
+               log: Path) -> NodeProcess:
+    """The emotion node under namespace ``ns``, with these parameters."""
+    args = ["-r", f"__ns:={ns}"]
+    if compressed:
+        args += ["-p", "input_transport:=compressed"]
+    for p in node_params:
+        args += ["-p", p]
+    if params_file:
+        args += ["--params-file", params_file]
+    return NodeProcess(args, log)
+
+
+def wait_ready(session: Any, publisher: Any, node: NodeProcess | None, image_name: str,
+                emotions_topic: str, timeout: float) -> None:
+    """Until the node subscribes to the images and publishes emotions; BagRunError if not."""
+    ready = session.wait_until(
+        lambda: (publisher.get_subscription_count() > 0
+                 and session.node.count_publishers(emotions_topic) > 0),
+        timeout, abort=node.check_alive if node else None)
+    if not ready:
+        what = "the emotion node started" if node else "no emotion node"
+        raise BagRunError(
+            f"{what} did not subscribe to {image_name} and publish {emotions_topic} within "
+            f"{timeout:g} s" + (f" (log: {node.log_path})" if node else
+                                ": start one, or drop --no-spawn"))

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from .safe_yaml import short
+from ..bag.safe_yaml import short
 
 NOT_REFUSED = "not refused: a newer frame replaced it while the node was busy, or it was lost"
 _LOGGED = re.compile(r"skipping a bad image: (.*)$")

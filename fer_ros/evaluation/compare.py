@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .errors import BagError
-from .evaluate import EvalOptions, EvalResult, run_evaluation
+from ..bag.errors import BagError
+from ..bag.evaluate import EvalOptions, EvalResult, run_evaluation
 from .report_html import esc, fmt, img, page, summary_rows
 from .stats import first_answers
 
