@@ -297,7 +297,7 @@ def test_recall_floor_auto_needs_folds():
 
 
 def test_fitted_output_layer_learns_soft_targets():
-    from training.export_head import fit_output_layer
+    from training.six_class import fit_output_layer
 
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 3, (6, 16)).astype(np.float32)
@@ -312,7 +312,7 @@ def test_fitted_output_layer_learns_soft_targets():
     assert torch.equal(init.weight, torch.zeros(6, 16))  # the start is not modified
 
 
-def test_export_head_ships_the_ferplus_and_six_class_heads_of_the_balanced_trunk(tmp_path):
+def test_balanced_run_ships_its_ferplus_head_and_a_six_class_variant(tmp_path):
     from fer_ros.core.classifier import EmotionClassifier
 
     data = tmp_path / "tiny.csv"
@@ -334,25 +334,18 @@ def test_export_head_ships_the_ferplus_and_six_class_heads_of_the_balanced_trunk
            "--wild_weight=1", "--wild_per_batch=8", f"--video_crops={video}", "--ema_decay=0.9"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    for head in ("ferplus8", "six"):
-        proc = subprocess.run([sys.executable, "-m", "training.export_head", "--run", str(out),
-                               "--head", head, "--out", str(tmp_path / f"{head}.pt")],
-                              capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
-        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "training.six_class", "--from",
+                           str(out / "best_balanced.pt"), "--out", str(tmp_path / "six.pt")],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
     seven = EmotionClassifier(out / "best_balanced.pt", num_threads=1)
-    plus = EmotionClassifier(tmp_path / "ferplus8.pt", num_threads=1)
+    plus = EmotionClassifier(out / "best_balanced_ferplus.pt", num_threads=1)
     six = EmotionClassifier(tmp_path / "six.pt", num_threads=1)
     assert plus.labels == FERPLUS_LABELS
     assert six.labels == ["angry", "fear", "happy", "sad", "surprise", "neutral"]
-    # the 8-class head is the 7-class model's head before contempt was dropped
+    # the 8-class model is the same epoch's head before contempt was dropped
     p7, p8 = seven.predict(faces), plus.predict(faces)
     in7 = p8[:, [FERPLUS_LABELS.index(c) for c in seven.labels]]
     np.testing.assert_allclose(in7 / in7.sum(1, keepdims=True), p7, atol=1e-4)
     np.testing.assert_allclose(six.predict(faces).sum(1), 1.0, atol=1e-5)
-    # and a run whose last epoch is not the balanced one is refused
-    state = torch.load(out / "last.pt", weights_only=True)
-    torch.save({**state, "epoch": 2}, out / "last.pt")
-    proc = subprocess.run([sys.executable, "-m", "training.export_head", "--run", str(out),
-                           "--head", "ferplus8", "--out", str(tmp_path / "x.pt")],
-                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
-    assert proc.returncode != 0 and "balanced selection is epoch 1" in proc.stderr
+    assert load_checkpoint(tmp_path / "six.pt")["meta"]["epoch"] == 1

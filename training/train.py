@@ -347,6 +347,8 @@ SELECTIONS = [
     ("val_ferplus_acc", "ferplus", "extra", FERPLUS_LABELS, "best_ferplus.pt"),
     ("wild_tune_acc_ferplus", "wild", "extra7", FER2013_LABELS, "best_wild.pt"),
     ("balanced", "balanced", "extra7", FER2013_LABELS, "best_balanced.pt"),
+    # the same epoch's FER+ head with all 8 classes: the recipe's 8-class variant
+    ("balanced", "balanced_ferplus", "extra", FERPLUS_LABELS, "best_balanced_ferplus.pt"),
 ]
 
 
@@ -363,7 +365,8 @@ def save_bests(cfg: TrainConfig, data: Data, run: Run, rec: dict, epoch: int, ou
         run.best[name] = rec[key]
         extra_meta = {"fer2013": {}, "ferplus": {"public_test_ferplus_accuracy": rec[key]},
                       "wild": {"wild_tune_accuracy": rec[key]},
-                      "balanced": {"balanced_score": rec[key]}}[name]
+                      "balanced": {"balanced_score": rec[key]},
+                      "balanced_ferplus": {"balanced_score": rec[key]}}[name]
         net = run.scored.export(head)
         save_checkpoint(make_checkpoint(net, list(labels or data.labels), data.norm,
                                         {**meta, **extra_meta, "head": head}), out_dir / file)
