@@ -12,7 +12,8 @@ from fer_ros.core.types import Box
 from training.augment import camera_degrade
 from training.config import TrainConfig
 from training.video_eval import (
-    VideoFaces, best_match, calm_false_alarm_rate, collect_faces, score_probs, video_dev_dir,
+    VideoFaces, best_match, calm_false_alarm_rate, collect_faces, format_errors, score_probs,
+    video_dev_dir,
 )
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -51,6 +52,15 @@ def test_score_counts_unmatched_faces_as_wrong_and_reports_precision():
     assert report["per_class"]["happy"]["recall"] == pytest.approx(1 / 2)
     assert report["calm_false_alarms"] == pytest.approx(1 / 4)  # happy -> sad
     assert report["faces"] == 5 and 0.0 <= report["ece"] <= 1.0
+
+
+def test_errors_list_wrong_answers_per_clip_most_frequent_first():
+    truth = ["neutral", "neutral", "neutral", "happy", "angry"]
+    faces = VideoFaces(np.zeros((5, 48, 48), np.uint8), np.array([True, True, True, True, False]),
+                       truth, ["a", "a", "b", "b", "b"])
+    text = format_errors(onehot(["surprise", "surprise", "neutral", "sad", "angry"]), faces, LABELS)
+    assert text.splitlines() == ["    2  a: neutral -> surprise", "    1  b: happy -> sad",
+                                 "    1  b: angry -> (no face)"]
 
 
 @pytest.mark.skipif(not (video_dev_dir() / "labels.csv").is_file(), reason="video-dev not present")

@@ -162,6 +162,16 @@ def format_report(name: str, r: dict) -> str:
             f"ECE {r['ece']:.3f}, face found {100 * r['face_found']:.1f} %\n  {per}")
 
 
+def format_errors(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -> str:
+    """The wrong answers, most frequent first: count, clip, true -> predicted label."""
+    from collections import Counter
+
+    pred = [labels[i] if ok else NO_FACE for i, ok in zip(probs.argmax(1), faces.found)]
+    truth = [map_label(t, labels) for t in faces.labels]
+    wrong = Counter((v, t, p) for v, t, p in zip(faces.videos, truth, pred) if t != p)
+    return "\n".join(f"  {n:3d}  {v}: {t} -> {p}" for (v, t, p), n in wrong.most_common())
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
@@ -173,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                          "per-epoch scoring (--video_crops)")
     ap.add_argument("--detector", default=None, help="detector (default: the node's default)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--errors", action="store_true",
+                    help="also list the wrong answers: count per clip, true -> predicted label")
     args = ap.parse_args(argv)
     from fer_ros.core.factory import classifier_path
 
@@ -187,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         out[name] = score_probs(probs, faces, labels)
         if not args.json:
             print(format_report(name, out[name]), flush=True)
+        if args.errors and not args.json:
+            print(format_errors(probs, faces, labels))
     if args.json:
         print(json.dumps(out))
     return 0
