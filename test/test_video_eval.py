@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fer_ros.core.types import Box
-from training.augment import camera_degrade
+from training.augment import camera_degrade, speaking_mouths
 from training.config import TrainConfig
 from training.video_eval import (
     VideoFaces, best_match, calm_false_alarm_rate, collect_faces, format_errors, score_probs,
@@ -113,3 +113,18 @@ def test_train_config_takes_both_option_styles():
         TrainConfig.from_args(["--epochs"])
     with pytest.raises(ValueError, match="unknown config key 'nope'"):
         TrainConfig.from_args(["--nope", "1"])
+
+
+def test_speaking_mouths_gives_calm_faces_a_donor_mouth_and_leaves_the_rest():
+    x = torch.zeros(6, 1, 48, 48)
+    x[4:] = 1.0  # the donors
+    calm = torch.tensor([True, True, True, False, False, False])
+    donor = torch.tensor([False, False, False, False, True, True])
+    out = speaking_mouths(x, calm, donor, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(out[:3, :, :26], x[:3, :, :26])  # eyes and brows kept
+    assert torch.equal(out[:3, :, 30:], torch.ones(3, 1, 18, 48))  # the donor's mouth
+    assert 0 < float(out[0, 0, 28, 0]) < 1  # blended over the ramp
+    assert torch.equal(out[3:], x[3:])  # not calm: untouched
+    assert torch.equal(speaking_mouths(x, calm, donor, 0.0, torch.Generator()), x)
+    assert torch.equal(speaking_mouths(x, calm, torch.zeros(6, dtype=torch.bool), 1.0,
+                                       torch.Generator()), x)  # no donor in the batch

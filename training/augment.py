@@ -135,3 +135,23 @@ def camera_degrade(x: torch.Tensor, norm: dict, prob: float, gen: torch.Generato
         sub = p[sel]
         p[sel] = torch.where(band.unsqueeze(1), shade.expand_as(sub), sub)
     return (p.clamp(0, 1) - mean) / std
+
+
+def speaking_mouths(x: torch.Tensor, calm: torch.Tensor, donor: torch.Tensor, prob: float,
+                    gen: torch.Generator, top: int = 30, ramp: int = 4) -> torch.Tensor:
+    """Neutral faces given another face's open mouth, label kept: in video a neutral person
+    speaks, and a still frame of speech looks like surprise. For each ``calm`` row, with
+    probability ``prob``, the rows from ``top`` down (the mouth of an aligned 48x48 FER2013
+    face) are blended in, over ``ramp`` rows, from a random ``donor`` row of the same batch
+    (surprised or fearful faces: open mouths). Run before the geometric augmentation."""
+    donors = torch.nonzero(donor).flatten()
+    pick = calm & (torch.rand(len(x), generator=gen) < prob)
+    if len(donors) == 0 or not bool(pick.any()):
+        return x
+    out = x.clone()
+    rows = torch.nonzero(pick).flatten()
+    src = donors[torch.randint(len(donors), (len(rows),), generator=gen)]
+    h = x.shape[-2]
+    alpha = ((torch.arange(h, dtype=x.dtype) - top + ramp) / ramp).clamp(0, 1).view(1, 1, h, 1)
+    out[rows] = x[rows] * (1 - alpha) + x[src] * alpha
+    return out

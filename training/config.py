@@ -55,6 +55,9 @@ class TrainConfig:
     erase_prob: float = 0.5
     # camera degradations (augment.camera_degrade): the probability of each
     video_aug: float = 0.0
+    # neutral FER2013 faces given a surprised/fearful face's open mouth (augment.speaking_mouths),
+    # label kept: the probability for each neutral face
+    speech_aug: float = 0.0
     # speed
     bf16: bool = True  # bf16 autocast on the CPU (about 2x faster here)
     channels_last: bool = True

@@ -38,7 +38,7 @@ from fer_ros.core.checkpoint import (
 )
 from fer_ros.core.network import EmotionNet, build_network, count_parameters, flip_averaged
 from fer_ros.progress import Progress
-from training.augment import augment_batch, camera_degrade
+from training.augment import augment_batch, camera_degrade, speaking_mouths
 from training.config import TrainConfig, usage
 from training.dataset import FER2013_LABELS, default_data_path, load_fer2013
 from training.ferplus import (
@@ -244,6 +244,10 @@ def batch_loss(cfg: TrainConfig, data: Data, run: Run, idx: torch.Tensor
     """(loss, FER2013 logits, FER2013 targets) of one step: the FER2013 rows ``idx`` plus, when
     configured, ``wild_per_batch`` random real-face crops, all augmented in one batch."""
     xb, n_fer = data.x_train[idx], len(idx)
+    if cfg.speech_aug > 0:
+        yb, cls = data.y_train[idx], data.labels.index
+        xb = speaking_mouths(xb, yb == cls("neutral"), (yb == cls("surprise")) | (yb == cls("fear")),
+                             cfg.speech_aug, run.gen)
     if data.wild_train is not None:
         pick = torch.randint(len(data.wild_train[1]), (cfg.wild_per_batch,), generator=run.gen)
         xb = torch.cat([xb, data.wild_train[0][pick]])
