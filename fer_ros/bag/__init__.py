@@ -1,3 +1,7 @@
 """``fer-bag``: rosbag2 bags for fer_ros without the rosbag2 C++ tools, on the pinned ``rosbags``
 (reading, QoS, metadata, typestore, CDR); each kept module says in one line what rosbags lacks.
 """
+
+# recording defaults, here so that the command line can show them before rosbags/mcap load
+DEFAULT_CACHE_BYTES = 1024 * 1024   # buffered before a chunk / transaction is written
+FLUSH_INTERVAL_S = 0.5              # the recorder flushes this often: a crash loses no more

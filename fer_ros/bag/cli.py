@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..deps import missing_module_message
 from .errors import BagError
-from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from . import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
 
 PROG = "fer-bag"
 

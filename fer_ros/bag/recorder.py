@@ -23,7 +23,8 @@ from .errors import BagError, BagRunError
 from .metadata import from_rclpy
 from ..evaluation.session import RosSession
 from .typestore import ensure_type, msg_class, typestore
-from .writer import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S, BagWriter
+from . import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from .writer import BagWriter
 
 # on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
 OnMessage = Callable[[str, int, bytes], None]

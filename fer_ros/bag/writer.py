@@ -15,18 +15,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from mcap.writer import CompressionType, Writer
-
+from . import DEFAULT_CACHE_BYTES
 from .errors import BagError
 from .metadata import FileMeta, Layout, TopicMeta, dump, layout_for, metadata_document, qos_text
 from .recovery import close_cut_mcap
 from .typestore import ensure_type, typestore
 
 EXTENSIONS = {"mcap": ".mcap", "sqlite3": ".db3"}
-COMPRESSION = {None: CompressionType.NONE, "none": CompressionType.NONE,
-               "zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4}
-DEFAULT_CACHE_BYTES = 1024 * 1024   # buffered before a chunk / transaction is written
-FLUSH_INTERVAL_S = 0.5              # the recorder flushes this often: a crash loses no more
+COMPRESSION = {None: "NONE", "none": "NONE", "zstd": "ZSTD", "lz4": "LZ4"}  # mcap's names
 RESERVE_NAME, RESERVE_BYTES = ".fer-bag-reserve", 1024 * 1024  # freed on a full disk
 
 
@@ -36,7 +32,10 @@ class _Mcap:
 
     def __init__(self, path: Path, layout: Layout, compression: str | None, cache: int) -> None:
         self.path, self.layout, self.file = path, layout, path.open("xb")
-        self.w = Writer(self.file, chunk_size=cache, compression=COMPRESSION[compression])
+        from mcap.writer import CompressionType, Writer  # optional: only mcap bags need it
+
+        self.w = Writer(self.file, chunk_size=cache,
+                        compression=CompressionType[COMPRESSION[compression]])
         self.w.start(profile="ros2", library="fer_ros fer-bag (mcap python)")
         self.schemas: dict[str, int] = {}
 
