@@ -138,7 +138,8 @@ class RosHarness:
             if child is not None and child.poll() is not None:
                 _, err = stop_process(child)
                 pytest.fail(f"child process exited with {child.returncode}: {err.strip()[-2000:]}")
-            self.executor.spin_once(timeout_sec=0.05)
+            # at most until the deadline: a short wait used as a pace must not last 50 ms
+            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, deadline - time.monotonic())))
         return predicate()
 
     def wait_for_subscribers(self, publisher: object, count: int = 1, timeout: float = 15.0,
