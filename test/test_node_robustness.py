@@ -368,7 +368,7 @@ def test_fuzzed_messages_do_not_break_the_node(ros, transport):
         assert labels(asker.ask(valid_message(compressed), (1, 1), node)) == ["happy"]
 
         sent, expected_bad = [0], [0]
-        pace = 0.05 if compressed else 0.02
+        pace = 0.04 if compressed else 0.02
         builder, bases = RawBuilder(), compressed_bases()
 
         def publish(msg, bad: bool) -> None:
