@@ -27,7 +27,10 @@ _ROS_TYPES = {bool: "bool", int: "integer", float: "double", str: "string"}
 @dataclass(frozen=True)
 class ParamSpec:
     """One parameter: name, Python type (bool, int, float or str), description, and either an
-    inclusive numeric range [min, max] or a tuple of allowed string choices."""
+    inclusive numeric range [min, max] or a tuple of allowed string choices. ``live``: the
+    node applies a change to the running pipeline at once (the others wait for the next
+    configure); a detector's score threshold is live through its registration instead
+    (fer_ros.core.factory.live_params)."""
 
     name: str
     type: type
@@ -35,6 +38,7 @@ class ParamSpec:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
+    live: bool = False
 
     @property
     def ros_type(self) -> str:
@@ -147,21 +151,24 @@ SPECS: dict[str, ParamSpec] = _specs(
               "OpenVINO on CPUs that have it)", choices=("int8", "float")),
     ParamSpec("detector_threads", int, "CPU threads of the face detector", 1, 64),
     ParamSpec("nms_threshold", float,
-              "Overlapping face boxes with IoU above this are suppressed", 0.0, 1.0),
+              "Overlapping face boxes with IoU above this are suppressed", 0.0, 1.0,
+              live=True),
     ParamSpec("min_face_size", int,
-              "Faces whose shorter box side is below this many pixels are ignored", 0, 4096),
+              "Faces whose shorter box side is below this many pixels are ignored", 0, 4096,
+              live=True),
     ParamSpec("classifier_model", str,
               "Expression classifier: a shipped model name (fer7, fer7_photo, fer6, fer7_fer2013, ferplus8; "
               "see models/README.md) or a path to a .pt checkpoint"),
     ParamSpec("crop_margin", float,
               "The square face crop grows by this fraction of the box's longer side on each "
-              "side", 0.0, 1.0),
+              "side", 0.0, 1.0, live=True),
     ParamSpec("flip_tta", bool, "Also classify the mirrored face and average (about twice the "
-              "classifier time); always on for a checkpoint made for it (fer7_fer2013)"),
+              "classifier time); always on for a checkpoint made for it (fer7_fer2013)",
+              live=True),
     ParamSpec("device", str, "Device of the classifier", choices=("cpu", "cuda")),
     ParamSpec("classifier_bf16", bool, "Run the classifier in bfloat16 (about 2x faster on CPUs "
               "with AVX512-BF16/AMX, slower on others; predictions nearly identical)"),
-    ParamSpec("publish_annotated", bool, "Publish the annotated image"),
+    ParamSpec("publish_annotated", bool, "Publish the annotated image", live=True),
     ParamSpec("input_transport", str, "Image input: sensor_msgs/Image or CompressedImage",
               choices=("raw", "compressed")),
     ParamSpec("autostart", bool, "Configure and activate the node on start"),
@@ -191,17 +198,19 @@ SPECS: dict[str, ParamSpec] = _specs(
     ParamSpec("detect_in_background", bool, "Scheduled full detections run on a second thread "
               "while frames go on with the tracked faces (no frame waits for them)"),
     ParamSpec("smoothing_time_constant_s", float,
-              "Time constant (s) of per-track smoothing of the probabilities; 0 = off", 0.0, 60.0),
-    ParamSpec("diagnostics_period_s", float, "Seconds between diagnostics messages", 0.1, 60.0),
+              "Time constant (s) of per-track smoothing of the probabilities; 0 = off", 0.0, 60.0,
+              live=True),
+    ParamSpec("diagnostics_period_s", float, "Seconds between diagnostics messages", 0.1, 60.0,
+              live=True),
     ParamSpec("diagnostics_warn_processing_ms", float,
               "Diagnostics WARN when the median processing time per frame exceeds this (ms); 0 = never",
-              0.0, 60000.0),
+              0.0, 60000.0, live=True),
     ParamSpec("diagnostics_warn_input_hz_min", float,
               "Diagnostics WARN when the input frame rate falls below this (Hz); 0 = never",
-              0.0, 1000.0),
+              0.0, 1000.0, live=True),
     ParamSpec("diagnostics_stall_s", float,
               "Diagnostics ERROR when frames arrive but none is processed or refused for this "
-              "long (s), e.g. the worker stuck in one frame; 0 = never", 0.0, 3600.0),
+              "long (s), e.g. the worker stuck in one frame; 0 = never", 0.0, 3600.0, live=True),
 )
 
 

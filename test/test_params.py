@@ -183,3 +183,21 @@ def test_one_source_for_each_default():
     for made, names in literal_free.items():
         signature = inspect.signature(made)
         assert {n: signature.parameters[n].default for n in names} == dict.fromkeys(names), made
+
+
+def test_live_parameters_come_from_the_spec_and_the_detector_registry():
+    """The parameters the node applies at once: those the spec marks live plus each registered
+    detector's score threshold (a new detector needs no list of its own), and the same set the
+    node applied before the list was derived."""
+    from fer_ros.core.detector import REGISTRY
+    from fer_ros.core.factory import live_params
+
+    live = live_params()
+    thresholds = {entry.threshold_param for entry in REGISTRY.values()}
+    assert thresholds <= set(params.SPECS)
+    assert live == thresholds | {name for name, spec in params.SPECS.items() if spec.live}
+    assert live == {"ssd_threshold", "yunet_threshold", "nms_threshold", "min_face_size",
+                    "crop_margin", "flip_tta", "publish_annotated", "smoothing_time_constant_s",
+                    "diagnostics_warn_processing_ms", "diagnostics_warn_input_hz_min",
+                    "diagnostics_stall_s", "diagnostics_period_s"}
+    assert not {"detector", "classifier_model", "tracking"} & live  # need a new configure

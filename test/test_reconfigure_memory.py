@@ -1,10 +1,10 @@
 """Lifecycle reconfigures over real DDS do not pile up memory (issue 14.3).
 
 The node process is driven through ``/emotion_node/change_state`` (what ``ros2 lifecycle set``
-calls) by a client in the test process: configure, cleanup, 10 times. With the TorchScript-
-frozen classifier every configure kept about 12 MB (10 cycles: over 100 MB); the eager fold
-keeps nothing (benchmarks/reconfigure_memory.py: 50 cycles). The bound here is loose, for
-a shared machine.
+calls) by a client in the test process: configure, cleanup, 7 times. With the TorchScript-
+frozen classifier every configure kept about 12 MB (6 cycles after the first: about 70 MB,
+well over the bound); the eager fold keeps nothing (benchmarks/reconfigure_memory.py: 50
+cycles). The bound here is loose, for a shared machine.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ pytest.importorskip("rclpy", reason="rclpy is not installed (run `make setup`)")
 
 from conftest import rss_mb, start_emotion_node, stop_process  # noqa: E402
 
-CYCLES = 10
+CYCLES = 7  # each loads the models (seconds); 6 after the first show a 12 MB/cycle leak
 MAX_GROWTH_MB = 50.0  # after the first cycle; TorchScript: ~12 MB per cycle
 
 
-def test_ten_configure_cleanup_cycles_keep_rss_flat(ros):
+def test_configure_cleanup_cycles_keep_rss_flat(ros):
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 

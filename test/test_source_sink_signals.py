@@ -1,7 +1,8 @@
 """``image_source`` and ``result_sink`` (started as ``ros2 run`` starts them) stop on SIGINT and
 SIGTERM as the emotion node does: exit code 0, no traceback, no RCLError. The signal lands at a
 random moment (seeded) once the process is up: while it publishes, sleeps between frames or
-waits for subscribers. Four processes run at a time to keep the test short."""
+waits for subscribers; or during the imports, before the node exists. Four processes run at a
+time to keep the test short."""
 
 from __future__ import annotations
 
@@ -100,3 +101,32 @@ def test_result_sink_exits_cleanly_on_sigterm_and_sigint_and_writes_its_summary(
            seed=27)
     for i in range(len(signals)):
         assert (tmp_path / f"sink{i}" / "summary.json").is_file()
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (Python has none by default)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (signal.SIGTERM - 1) & 1)
+
+
+def _rclpy_loaded(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return "_rclpy_pybind11" in f.read()
+
+
+@pytest.mark.parametrize("name, sig", [("image_source", signal.SIGINT),
+                                       ("result_sink", signal.SIGTERM)])
+def test_a_stop_signal_during_the_imports_exits_0_at_once(tmp_path, name, sig):
+    """The console script takes the stop signals over before importing the node (OpenCV,
+    rclpy: about a second): a signal then ends it with 0 and no KeyboardInterrupt traceback."""
+    proc = subprocess.Popen(_command(name, tmp_path, 0), env=child_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    importing = proc.poll() is None and not _rclpy_loaded(proc.pid)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=20)
+    assert importing, "the stop signals were taken over only after rclpy was loaded"
+    assert proc.returncode == 0 and not BAD.search(out), out

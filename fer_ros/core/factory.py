@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 from .classifier import EmotionClassifier
 from .classifier_base import FaceClassifier
-from .detector import make_detector, threshold_param
+from ..params import SPECS
+from .detector import REGISTRY, make_detector, threshold_param
 from .detector_base import FaceDetector
 from .file_checks import require_file
 from .pipeline import EmotionPipeline
@@ -23,6 +24,14 @@ from .verify import FaceVerifier
 # keeps nearly every true face and still removes most SSD phantoms (docs/performance.md;
 # with detector yunet the SSD checks instead, at the same value: not measured)
 VERIFY_THRESHOLD = 0.3
+
+
+def live_params() -> frozenset[str]:
+    """The parameters a running pipeline takes at once (the node's ``_apply_live``): those
+    marked ``live`` in fer_ros.params plus every registered detector's score threshold, so a
+    new detector's threshold is live by its registration alone."""
+    return frozenset({name for name, spec in SPECS.items() if spec.live}
+                     | {entry.threshold_param for entry in REGISTRY.values()})
 
 
 def classifier_path(model: str) -> Path:

@@ -32,7 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from fer_ros.node.process import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
 from fer_ros.core.factory import (build_pipeline, build_smoother, detector_description,
-                                  score_threshold_param)
+                                  live_params, score_threshold_param)
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown, startup_checks
 from fer_ros.node.diagnostics import diagnostic_status
@@ -45,9 +45,7 @@ from fer_ros.deps import check_required
 from fer_ros.params import SPECS, load_defaults, validate
 
 # Parameters applied to a running pipeline at once; the others take effect at the next configure.
-LIVE_PARAMS = {"ssd_threshold", "yunet_threshold", "nms_threshold", "min_face_size", "crop_margin", "flip_tta",
-               "publish_annotated", "smoothing_time_constant_s", "diagnostics_warn_processing_ms",
-               "diagnostics_warn_input_hz_min", "diagnostics_stall_s", "diagnostics_period_s"}
+LIVE_PARAMS = live_params()
 WARN_THROTTLE_S = 5.0
 WORKER_NAME = "fer_worker"
 WORKER_WAIT_S = 2.0  # activate waits this long for a previous worker still finishing a frame

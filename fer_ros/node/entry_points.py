@@ -3,13 +3,14 @@
 Each answers ``-h``/``--help`` (before ``--ros-args``) with usage and the node's parameters and
 exits 0 without starting a node (see :mod:`fer_ros.node.node_help`).
 
-``emotion_node`` takes SIGINT/SIGTERM over before the ~2 s of imports (torch, OpenCV, rclpy), so
+Each node takes SIGINT/SIGTERM over before its ~1-2 s of imports (torch, OpenCV, rclpy), so
 that Ctrl-C right after start exits with code 0 instead of a KeyboardInterrupt traceback; see
 :mod:`fer_ros.node.shutdown`.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from fer_ros.node import node_help, shutdown
@@ -53,22 +54,25 @@ def emotion_node() -> int:
     if _help_asked():
         print(emotion_node_help(), end="")
         return 0
-    shutdown.install()
-    from fer_ros.node.emotion_node import main
+    shutdown.exit_now(_run("emotion_node"))
 
-    shutdown.exit_now(main())
+
+def _run(module: str) -> int:
+    """Take the stop signals over (a signal from now on exits 0 at once), then import
+    ``fer_ros.node.<module>`` and return its ``main()``: without this, a signal during the
+    imports got Python's default handling (a KeyboardInterrupt traceback, or exit -15)."""
+    shutdown.install()
+    return importlib.import_module(f"fer_ros.node.{module}").main()
 
 
 def _help_or_run(name: str, module: str, summary: str, example: str) -> int:
     """A plain ROS node's console script: help (its PARAMS table) and exit 0, or its main()."""
-    import importlib
-
-    node = importlib.import_module(f"fer_ros.node.{module}")
     if _help_asked():
+        node = importlib.import_module(f"fer_ros.node.{module}")
         print(node_help.help_text(name, summary, node_help.lines_from_table(node.PARAMS),
                                   example), end="")
         return 0
-    return node.main()
+    return _run(module)
 
 
 def image_source() -> int:

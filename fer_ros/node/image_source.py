@@ -14,7 +14,6 @@ import cv2
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
@@ -24,9 +23,10 @@ from std_msgs.msg import Header
 from fer_ros.core.errors import FerError
 from fer_ros.node.conversions import bgr_to_image
 from fer_ros.node import shutdown
+from fer_ros.node.process import rclpy_private
 from fer_ros.node.frame_reader import FrameReader, letterbox
 
-RCLError = rclpy_implementation.RCLError
+RCLError = rclpy_private.rcl_error()
 
 PARAMS = {  # name: (default, description)
     "input": ("", "Video file, image file, image folder or camera index (e.g. 0)"),

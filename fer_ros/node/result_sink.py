@@ -18,7 +18,6 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import qos_profile_sensor_data
@@ -27,6 +26,7 @@ from sensor_msgs.msg import Image
 from fer_msgs.msg import EmotionArray
 from fer_ros.core.errors import ImageError
 from fer_ros.node import shutdown
+from fer_ros.node.process import rclpy_private
 from fer_ros.node.conversions import image_to_bgr
 
 PARAMS = {
@@ -146,7 +146,7 @@ def main(args: list[str] | None = None) -> int:
             node.check_ready()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except rclpy_implementation.RCLError:
+    except rclpy_private.rcl_error():
         if not stop.requested:  # rcl can fail while a stop signal is being handled
             raise
     finally:

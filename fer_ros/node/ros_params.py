@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import AbstractSet, Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rcl_interfaces.msg import ParameterType
@@ -52,7 +52,8 @@ def current_values(node) -> dict[str, Any]:
     return {name: node.get_parameter(name).value for name in SPECS}
 
 
-def deferred_change_message(old: dict[str, Any], new: dict[str, Any], live: set[str]) -> str:
+def deferred_change_message(old: dict[str, Any], new: dict[str, Any],
+                            live: AbstractSet[str]) -> str:
     """The log line for parameters set to a new value that only apply at the next configure
     ("" when none of them changed)."""
     later = sorted(n for n, v in new.items() if n not in live and old.get(n) != v)
