@@ -207,6 +207,40 @@ def run_fer(files: list[str], every_face: bool = False) -> list:
 
 # ----------------------------------------------------------------------------- our side
 
+def wild_reports(args: argparse.Namespace) -> dict[str, dict]:
+    """Each detector's pipeline and (unless --no-fer) pip fer's on wild-dev ``args.split``."""
+    import cv2
+    import yaml
+
+    from training.video_eval import calm_false_alarm_rate
+    from training.wild_eval import (
+        evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows,
+    )
+
+    from fer_ros.core.factory import build_pipeline
+    from fer_ros.params import load_defaults
+
+    cv2.setNumThreads(1)
+    reports = {}
+    for det in filter(None, args.detectors.split(",")):
+        params = {**load_defaults(), "detector": det, "tracking": False,
+                  **{k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.set)}}
+        if args.checkpoint:
+            params["classifier_model"] = args.checkpoint
+        pipeline = build_pipeline(params)
+        name = f"fer_ros {det} + {params['classifier_model']}"
+        reports[name], _ = evaluate_wild(predict_largest_face(pipeline), pipeline.labels,
+                                         args.split)
+    if not args.no_fer:
+        rows = wild_rows(args.split)
+        pred = run_fer([str(wild_dev_dir() / r["file"]) for r in rows])
+        truth = [r["label"] for r in rows]
+        reports["pip fer (Haar + mini-Xception)"] = score(truth, pred, FER_LABELS)
+        reports["pip fer (Haar + mini-Xception)"]["calm_false_alarms"] = calm_false_alarm_rate(
+            truth, pred)
+    return reports
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--setup", action="store_true")
@@ -251,35 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(r, indent=1) + "\n")
         return 0
 
-    import cv2
-    import yaml
-
-    from training.video_eval import calm_false_alarm_rate
-    from training.wild_eval import (
-        evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows,
-    )
-
-    from fer_ros.core.factory import build_pipeline
-    from fer_ros.params import load_defaults
-
-    cv2.setNumThreads(1)
-    reports = {}
-    for det in filter(None, args.detectors.split(",")):
-        params = {**load_defaults(), "detector": det, "tracking": False,
-                  **{k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.set)}}
-        if args.checkpoint:
-            params["classifier_model"] = args.checkpoint
-        pipeline = build_pipeline(params)
-        name = f"fer_ros {det} + {params['classifier_model']}"
-        reports[name], _ = evaluate_wild(predict_largest_face(pipeline), pipeline.labels,
-                                         args.split)
-    if not args.no_fer:
-        rows = wild_rows(args.split)
-        pred = run_fer([str(wild_dev_dir() / r["file"]) for r in rows])
-        truth = [r["label"] for r in rows]
-        reports["pip fer (Haar + mini-Xception)"] = score(truth, pred, FER_LABELS)
-        reports["pip fer (Haar + mini-Xception)"]["calm_false_alarms"] = calm_false_alarm_rate(
-            truth, pred)
+    reports = wild_reports(args)
     first = next(iter(reports.values()))
     print(f"wild-dev {args.split}: {first['images']} photos (largest face; no face = wrong)")
     labels = FER_LABELS
