@@ -248,17 +248,17 @@ class AsVideo:
 def build(name: str, threshold: float | None):
     from fer_ros.core.ssd_detector import SsdPass
 
-    from fer_ros.core.factory import score_threshold_param
+    from fer_ros.core.detector import threshold_param
     from fer_ros.params import load_defaults
 
     detector, kwargs, overrides = CONFIGS[name]
     if detector in ("default", "default_video"):
         params = load_defaults()
         if threshold is not None:
-            params[score_threshold_param(params["detector"])] = threshold
+            params[threshold_param(params["detector"])] = threshold
         return Verified(params) if detector == "default" else AsVideo(params)
     if threshold is None:  # the node's default (config/emotion.yaml)
-        threshold = load_defaults()[score_threshold_param(detector)]
+        threshold = load_defaults()[threshold_param(detector)]
     det = make_detector(detector, score_threshold=threshold, **kwargs)
     if overrides.get("passes") == "full":
         det.passes = det.passes[:1]

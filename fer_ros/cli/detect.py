@@ -28,7 +28,8 @@ from ..core.errors import FerError, ImageError, one_line_error
 from ..core import image_headers
 from ..core.file_checks import file_problem
 from ..core.image_codec import check_size, decode_image_file
-from ..core.factory import build_pipeline, score_threshold_param
+from ..core.detector import threshold_param
+from ..core.factory import build_pipeline
 from ..core.pipeline import EmotionPipeline
 from ..core.types import FaceResult
 from ..deps import check_required
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = {"detector": args.detector, "classifier_model": args.checkpoint,
                   "ssd_runtime": args.runtime, "ssd_precision": args.precision}
         if args.threshold is not None:
-            chosen[score_threshold_param(args.detector)] = args.threshold
+            chosen[threshold_param(args.detector)] = args.threshold
         params = {**defaults, **validate(chosen)}
         pipeline = build_pipeline(params)
         choice = getattr(getattr(pipeline.detector, "runtime", None), "choice", "")

@@ -43,17 +43,11 @@ def classifier_path(model: str) -> Path:
     return resolve_model(model, kind="classifier")
 
 
-def score_threshold_param(detector: str) -> str:
-    """The name of the parameter that holds ``detector``'s score threshold (its registration
-    in fer_ros.core.detector says which)."""
-    return threshold_param(detector)
-
-
 def build_detector(params: Mapping[str, Any]) -> FaceDetector:
     """The face detector the parameters describe."""
     return make_detector(
         params["detector"],
-        score_threshold=params[score_threshold_param(params["detector"])],
+        score_threshold=params[threshold_param(params["detector"])],
         nms_threshold=params["nms_threshold"],
         min_size=params["min_face_size"],
         runtime=params["ssd_runtime"],
@@ -110,7 +104,7 @@ def build_verifier(params: Mapping[str, Any]) -> FaceVerifier | None:
         return None
     second = "yunet" if params["detector"] != "yunet" else "ssd"
     return FaceVerifier(build_detector({**params, "detector": second,
-                                        score_threshold_param(second): VERIFY_THRESHOLD,
+                                        threshold_param(second): VERIFY_THRESHOLD,
                                         "min_face_size": 0}))
 
 

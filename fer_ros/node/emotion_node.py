@@ -31,8 +31,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from fer_ros.node.process import native_log, stderr_throttle
 from fer_ros.core.errors import ConfigError, ImageError, one_line_error
-from fer_ros.core.factory import (build_pipeline, build_smoother, detector_description,
-                                  live_params, score_threshold_param)
+from fer_ros.core.detector import threshold_param
+from fer_ros.core.factory import build_pipeline, build_smoother, detector_description, live_params
 from fer_ros.core.pipeline import EmotionPipeline
 from fer_ros.node import conversions, shutdown, startup_checks
 from fer_ros.node.diagnostics import diagnostic_status
@@ -296,7 +296,7 @@ class EmotionNode(LifecycleNode):
         if p is None:
             return
         clf = p.classifier
-        for name, attr in ((score_threshold_param(self.params["detector"]), "score_threshold"),
+        for name, attr in ((threshold_param(self.params["detector"]), "score_threshold"),
                            ("nms_threshold", "nms_threshold"), ("min_face_size", "min_size")):
             for det in p.detectors:  # the schedule's worker thread has its own
                 if name in changed and hasattr(det, attr):
