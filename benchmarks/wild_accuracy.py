@@ -168,9 +168,7 @@ def fer_video_report() -> dict:
 
     import cv2
 
-    from training.video_eval import (
-        NO_FACE, best_match, calm_false_alarm_rate, labelled_frames, video_dev_dir,
-    )
+    from training.video_eval import NO_FACE, best_match, labelled_frames, video_dev_dir
     from training.wild_eval import score
     from fer_ros.core.types import Box
 
@@ -189,7 +187,6 @@ def fer_video_report() -> dict:
             truth.append(row["label"])
             pred.append(found[hit][1] if hit is not None else NO_FACE)
     report = score(truth, pred, FER_LABELS)
-    report["calm_false_alarms"] = calm_false_alarm_rate(truth, pred)
     report["faces"] = len(truth)
     return report
 
@@ -212,7 +209,6 @@ def wild_reports(args: argparse.Namespace) -> dict[str, dict]:
     import cv2
     import yaml
 
-    from training.video_eval import calm_false_alarm_rate
     from training.wild_eval import (
         evaluate_wild, plot_confusion, predict_largest_face, score, wild_dev_dir, wild_rows,
     )
@@ -234,10 +230,8 @@ def wild_reports(args: argparse.Namespace) -> dict[str, dict]:
     if not args.no_fer:
         rows = wild_rows(args.split)
         pred = run_fer([str(wild_dev_dir() / r["file"]) for r in rows])
-        truth = [r["label"] for r in rows]
-        reports["pip fer (Haar + mini-Xception)"] = score(truth, pred, FER_LABELS)
-        reports["pip fer (Haar + mini-Xception)"]["calm_false_alarms"] = calm_false_alarm_rate(
-            truth, pred)
+        reports["pip fer (Haar + mini-Xception)"] = score([r["label"] for r in rows], pred,
+                                                          FER_LABELS)
     return reports
 
 
@@ -267,12 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         return fer_crops_side(args.crops)
     if args.video:
         r = fer_video_report()
-        present = [c for c, v in r["per_class"].items() if v["support"] > 0]
-        print(f"pip fer (Haar + mini-Xception): video-dev {r['faces']} faces, accuracy "
-              f"{100 * r['accuracy']:.1f} %, macro-F1 {r['macro_f1']:.3f}, calm false alarms "
-              f"{100 * r['calm_false_alarms']:.1f} %, face found {100 * r['face_found']:.1f} %\n  "
-              + ", ".join(f"{c} P {100 * r['per_class'][c]['precision']:.0f} / "
-                          f"R {100 * r['per_class'][c]['recall']:.0f}" for c in present))
+        from training.video_eval import format_report
+
+        print(format_report("pip fer (Haar + mini-Xception)", r))
         if args.json:
             args.json.write_text(json.dumps(r, indent=1) + "\n")
         return 0
@@ -293,9 +284,8 @@ def main(argv: list[str] | None = None) -> int:
           + " ".join(f"{lab[:5]:>5}" for lab in labels))
     for name, r in reports.items():
         rec = [r["per_class"].get(lab, {}).get("recall") for lab in labels]
-        calm = r.get("calm_false_alarms")
         print(f"{name:40s} {100 * r['accuracy']:6.1f} {100 * r['face_found']:6.1f} "
-              f"{r['macro_f1']:6.3f} {'-' if calm is None else f'{100 * calm:.1f}':>6}  " + " ".join(
+              f"{r['macro_f1']:6.3f} {100 * r['calm_false_alarms']:6.1f}  " + " ".join(
                   f"{100 * x:5.0f}" if x is not None else "    -" for x in rec))
         if args.plot_dir:
             slug = name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,11 +25,9 @@ from fer_ros.core.checkpoint import (
 )
 from fer_ros.core.network import EmotionNet, build_network
 from training.config import TrainConfig
-from training.dataset import (
-    SIX_CLASS_LABELS, default_data_path, labels_for, load_fer2013, to_six_classes,
-)
+from training.dataset import SIX_CLASS_LABELS, default_data_path, load_fer2013, to_six_classes
 from training.finetune_wild import fer_targets
-from training.train import Data, load_wild
+from training.train import wild_split
 
 
 @torch.no_grad()
@@ -69,9 +66,7 @@ def training_parts(net: EmotionNet, cfg: TrainConfig, norm: dict[str, float]
     parts = [(pooled_features(net, normalize_batch(train.images, norm)),
               fer_targets(train.rows, train.targets, 6, 0.1, votes_path=cfg.ferplus_votes), 1.0)]
     if cfg.wild_crops and cfg.wild_weight > 0:
-        data = Data(labels_for(7), norm, "", *[torch.zeros(0)] * 3, np.zeros(0))  # wild only
-        load_wild(cfg, data)
-        x, y = data.wild_train
+        x, y = wild_split(cfg, norm)[1]
         onehot = F.one_hot(torch.from_numpy(to_six_classes(y.numpy())), 6).float() * 0.9 + 0.1 / 6
         parts.append((pooled_features(net, x), onehot, cfg.wild_weight))
     return parts

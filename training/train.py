@@ -44,7 +44,7 @@ from training.dataset import FER2013_LABELS, default_data_path, load_fer2013
 from training.ferplus import (
     FER2013_ORDER, FERPLUS_LABELS, default_votes_path, read_votes, seven_class_head, targets_for_rows,
 )
-from training.video_eval import calm_false_alarm_rate
+from training.wild_eval import calm_false_alarm_rate
 
 
 class TwoHeadNet(torch.nn.Module):
@@ -124,20 +124,28 @@ def load_data(cfg: TrainConfig) -> Data:
     return data
 
 
-def load_wild(cfg: TrainConfig, data: Data) -> None:
-    """Real-face crops: all scored, or (``wild_weight`` > 0) split by identity into trained-on
-    and held-out scored parts, so selection never sees a trained-on person."""
+def wild_split(cfg: TrainConfig, norm: dict[str, float]
+               ) -> tuple[tuple[torch.Tensor, np.ndarray], tuple[torch.Tensor, torch.Tensor] | None]:
+    """Real-face crops as (scored, trained-on): all scored, or (``wild_weight`` > 0) split by
+    identity into held-out scored and trained-on parts, so selection never sees a trained-on
+    person. The one place the run's split is made (training/six_class.py reuses it)."""
     from training.finetune_wild import identity_split
 
     with np.load(cfg.wild_crops) as z:
-        x, y = normalize_batch(z["images"], data.norm), z["targets"]
+        x, y = normalize_batch(z["images"], norm), z["targets"]
         ids = z["identity"] if cfg.wild_weight > 0 else None
-    data.wild = (x, y)
-    if ids is not None:
-        held = identity_split(ids, y, cfg.wild_holdout, cfg.seed)
-        data.wild = (x[torch.from_numpy(held)], y[held])
-        data.wild_train = (x[torch.from_numpy(~held)], torch.from_numpy(y[~held]))
-        print(f"wild crops: training on {int((~held).sum())}, scoring {int(held.sum())} "
+    if ids is None:
+        return (x, y), None
+    held = identity_split(ids, y, cfg.wild_holdout, cfg.seed)
+    return ((x[torch.from_numpy(held)], y[held]),
+            (x[torch.from_numpy(~held)], torch.from_numpy(y[~held])))
+
+
+def load_wild(cfg: TrainConfig, data: Data) -> None:
+    """``data.wild`` (scored) and ``data.wild_train`` from :func:`wild_split`."""
+    data.wild, data.wild_train = wild_split(cfg, data.norm)
+    if data.wild_train is not None:
+        print(f"wild crops: training on {len(data.wild_train[1])}, scoring {len(data.wild[1])} "
               "held-out images (whole identities)")
 
 
@@ -344,15 +352,17 @@ def score_epoch(cfg: TrainConfig, data: Data, model: TwoHeadNet) -> dict:
     return rec
 
 
-# (record key, best key, head exported, labels, file): a checkpoint is saved whenever its
-# record value beats the run's best so far
+# (record key, best key, head exported, labels, file, meta key of the figure): a checkpoint is
+# saved whenever its record value beats the run's best so far; rows sharing a best key save
+# several heads of the same epoch
 SELECTIONS = [
-    ("val_acc_flip", "fer2013", "main", None, "best.pt"),
-    ("val_ferplus_acc", "ferplus", "extra", FERPLUS_LABELS, "best_ferplus.pt"),
-    ("wild_tune_acc_ferplus", "wild", "extra7", FER2013_LABELS, "best_wild.pt"),
-    ("balanced", "balanced", "extra7", FER2013_LABELS, "best_balanced.pt"),
+    ("val_acc_flip", "fer2013", "main", None, "best.pt", None),
+    ("val_ferplus_acc", "ferplus", "extra", FERPLUS_LABELS, "best_ferplus.pt",
+     "public_test_ferplus_accuracy"),
+    ("wild_tune_acc_ferplus", "wild", "extra7", FER2013_LABELS, "best_wild.pt", "wild_tune_accuracy"),
+    ("balanced", "balanced", "extra7", FER2013_LABELS, "best_balanced.pt", "balanced_score"),
     # the same epoch's FER+ head with all 8 classes: the recipe's 8-class variant
-    ("balanced", "balanced_ferplus", "extra", FERPLUS_LABELS, "best_balanced_ferplus.pt"),
+    ("balanced", "balanced", "extra", FERPLUS_LABELS, "best_balanced_ferplus.pt", "balanced_score"),
 ]
 
 
@@ -362,20 +372,17 @@ def save_bests(cfg: TrainConfig, data: Data, run: Run, rec: dict, epoch: int, ou
     meta = {"train_config": cfg.to_dict(), "epoch": epoch, "seed": cfg.seed,
             "public_test_accuracy": rec["val_acc"], "public_test_accuracy_flip": rec["val_acc_flip"],
             "data_sha256": data.sha256, "parameters": count_parameters(run.model.net)}
-    marks = []
-    for key, name, head, labels, file in SELECTIONS:
-        if rec.get(key) is None or rec[key] <= run.best.get(name, -1.0):
+    marks = [name for key, name, *_ in SELECTIONS
+             if rec.get(key) is not None and rec[key] > run.best.get(name, -1.0)]
+    for key, name, head, labels, file, meta_key in SELECTIONS:
+        if name not in marks:
             continue
         run.best[name] = rec[key]
-        extra_meta = {"fer2013": {}, "ferplus": {"public_test_ferplus_accuracy": rec[key]},
-                      "wild": {"wild_tune_accuracy": rec[key]},
-                      "balanced": {"balanced_score": rec[key]},
-                      "balanced_ferplus": {"balanced_score": rec[key]}}[name]
-        net = run.scored.export(head)
-        save_checkpoint(make_checkpoint(net, list(labels or data.labels), data.norm,
-                                        {**meta, **extra_meta, "head": head}), out_dir / file)
-        marks.append(name)
-    return marks
+        figure = {meta_key: rec[key]} if meta_key else {}
+        save_checkpoint(make_checkpoint(run.scored.export(head), list(labels or data.labels),
+                                        data.norm, {**meta, **figure, "head": head}),
+                        out_dir / file)
+    return list(dict.fromkeys(marks))
 
 
 def log_epoch(out_dir: Path, rec: dict, marks: list[str]) -> None:

@@ -26,11 +26,9 @@ import numpy as np
 from fer_ros.core.classifier import crop_faces
 from fer_ros.core.types import Box
 from training.metrics import expected_calibration_error
-from training.wild_eval import NO_FACE, map_label, score
+from training.wild_eval import NO_FACE, calm_false_alarm_rate, map_label, score
 
 MIN_IOU = 0.3
-CALM = ("happy", "neutral")
-UPSET = ("angry", "disgust", "fear", "sad")
 
 
 def video_dev_dir() -> Path:
@@ -111,20 +109,20 @@ def collect_faces(detector, root: Path | None = None, input_size: int = 48,
     return VideoFaces(np.stack(images), np.array(found), labels, videos)
 
 
-def calm_false_alarm_rate(truth: Sequence[str], pred: Sequence[str]) -> float:
-    """Share of calm (happy or neutral) faces called angry, disgust, fear or sad."""
-    calm = [p for t, p in zip(truth, pred) if t in CALM]
-    return float(np.mean([p in UPSET for p in calm])) if calm else 0.0
+def truth_and_predictions(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]
+                          ) -> tuple[list[str], list[str]]:
+    """The faces' true labels in the model's classes and its answers (no match: no face)."""
+    truth = [map_label(t, labels) for t in faces.labels]
+    pred = [labels[i] if ok else NO_FACE for i, ok in zip(probs.argmax(1), faces.found)]
+    return truth, pred
 
 
 def score_probs(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -> dict:
     """The protocol's report for one model's probabilities on ``faces``: accuracy, macro-F1
     over the classes present, per-class precision/recall, calm false alarms, ECE."""
     labels = list(labels)
-    truth = [map_label(t, labels) for t in faces.labels]
-    pred = [labels[i] if ok else NO_FACE for i, ok in zip(probs.argmax(1), faces.found)]
+    truth, pred = truth_and_predictions(probs, faces, labels)
     report = score(truth, pred, labels)
-    report["calm_false_alarms"] = calm_false_alarm_rate(truth, pred)
     matched = faces.found
     targets = np.array([labels.index(t) for t in truth])
     report["ece"] = expected_calibration_error(probs[matched], targets[matched])
@@ -153,21 +151,22 @@ def checkpoint_probs(path: str | os.PathLike[str], faces: VideoFaces) -> tuple[n
 
 
 def format_report(name: str, r: dict) -> str:
-    """One block of text: headline numbers, then per-class precision / recall."""
+    """One block of text: headline numbers (ECE where the model gives probabilities), then
+    per-class precision / recall."""
     present = [c for c, v in r["per_class"].items() if v["support"] > 0]
     per = ", ".join(f"{c} P {100 * r['per_class'][c]['precision']:.0f} / "
                     f"R {100 * r['per_class'][c]['recall']:.0f}" for c in present)
     return (f"{name}: video-dev {r['faces']} faces, accuracy {100 * r['accuracy']:.1f} %, "
             f"macro-F1 {r['macro_f1']:.3f}, calm false alarms {100 * r['calm_false_alarms']:.1f} %, "
-            f"ECE {r['ece']:.3f}, face found {100 * r['face_found']:.1f} %\n  {per}")
+            + (f"ECE {r['ece']:.3f}, " if "ece" in r else "")
+            + f"face found {100 * r['face_found']:.1f} %\n  {per}")
 
 
 def format_errors(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -> str:
     """The wrong answers, most frequent first: count, clip, true -> predicted label."""
     from collections import Counter
 
-    pred = [labels[i] if ok else NO_FACE for i, ok in zip(probs.argmax(1), faces.found)]
-    truth = [map_label(t, labels) for t in faces.labels]
+    truth, pred = truth_and_predictions(probs, faces, list(labels))
     wrong = Counter((v, t, p) for v, t, p in zip(faces.videos, truth, pred) if t != p)
     return "\n".join(f"  {n:3d}  {v}: {t} -> {p}" for (v, t, p), n in wrong.most_common())
 

@@ -50,9 +50,19 @@ def predict_largest_face(pipeline) -> Callable[[np.ndarray], str]:
     return predict
 
 
+CALM = ("happy", "neutral")
+UPSET = ("angry", "disgust", "fear", "sad")
+
+
+def calm_false_alarm_rate(truth: Sequence[str], pred: Sequence[str]) -> float:
+    """Share of calm (happy or neutral) faces called angry, disgust, fear or sad."""
+    calm = [p for t, p in zip(truth, pred) if t in CALM]
+    return float(np.mean([p in UPSET for p in calm])) if calm else 0.0
+
+
 def score(truth: list[str], pred: list[str], labels: Sequence[str]) -> dict:
     """accuracy, face_found, macro_f1, per_class (precision/recall/f1/support), confusion
-    (rows = true label in ``labels`` order; last column = no face)."""
+    (rows = true label in ``labels`` order; last column = no face), calm_false_alarms."""
     labels = list(labels)
     cols = labels + [NO_FACE]
     t = np.array([labels.index(x) for x in truth])
@@ -69,6 +79,7 @@ def score(truth: list[str], pred: list[str], labels: Sequence[str]) -> dict:
         "per_class": per_class,
         "confusion": cm.tolist(),
         "labels": labels,
+        "calm_false_alarms": calm_false_alarm_rate(truth, pred),
     }
 
 
