@@ -49,7 +49,7 @@ setup(
             "emotion_node = fer_ros.node.entry_points:emotion_node",
             "image_source = fer_ros.node.entry_points:image_source",
             "result_sink = fer_ros.node.entry_points:result_sink",
-            "fer-bag = fer_ros.bag.cli:main",
+            "fer-bag = fer_ros.cli.bag:main",
             "fer-demo = fer_ros.demo:main",
         ],
     },

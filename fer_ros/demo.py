@@ -48,7 +48,7 @@ def bag_image_topic(path: str) -> tuple[str, bool, int] | None:
     if not (Path(path) / "metadata.yaml").is_file():
         return None
     from fer_ros.bag.reader import open_bag
-    from fer_ros.bag.evaluate import image_topic
+    from fer_ros.evaluation.evaluate import image_topic
 
     with open_bag(path) as reader:
         topic = image_topic(reader, None)
@@ -118,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
             env=env, stdout=subprocess.PIPE, text=True)
         procs.append(sink)
         if bag is not None:
-            command = [sys.executable, "-m", "fer_ros.bag.cli", "play", str(args.input),
+            command = [sys.executable, "-m", "fer_ros.cli.bag", "play", str(args.input),
                        "--topics", bag[0], "--wait-for-subscribers", "-q"]
         else:
             source_params = {"input": str(args.input), "fps": float(args.fps),

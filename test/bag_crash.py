@@ -73,7 +73,7 @@ class CutRecording:
 
 
 def fer_bag(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", *args], env=env,
                           cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout)
 
 
@@ -90,7 +90,7 @@ def record_and_kill(folder: Path, storage: str, seconds: float, env: dict[str, s
     rec = None
     try:
         assert camera.stdout.readline().strip() == "publishing"
-        rec = subprocess.Popen([sys.executable, "-m", "fer_ros.bag.cli", "record", str(bag),
+        rec = subprocess.Popen([sys.executable, "-m", "fer_ros.cli.bag", "record", str(bag),
                                 "/camera/image_raw", "--storage", storage, "-q",
                                 "--discovery-timeout", "60", *record_args],
                                env=env, cwd=str(REPO_ROOT), stdout=subprocess.DEVNULL,

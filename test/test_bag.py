@@ -24,7 +24,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from conftest import REPO_ROOT, SHARED_DIR, child_env, stop_process  # noqa: E402
 from fer_msgs.msg import EmotionArray  # noqa: E402
-from fer_ros.bag import cli  # noqa: E402
+from fer_ros.cli import bag as cli  # noqa: E402
 from fer_ros.bag.typestore import typestore  # noqa: E402
 
 FRAMES, VIDEO_FPS = 16, 10.0
@@ -58,13 +58,13 @@ emotion_array = _ns["emotion_array"]
 
 
 def fer_bag(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Runs ``python -m fer_ros.bag.cli ARGS`` in a child process."""
-    return subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", *args], env=child_env(),
+    """Runs ``python -m fer_ros.cli.bag ARGS`` in a child process."""
+    return subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", *args], env=child_env(),
                           cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout)
 
 
 def start_fer_bag(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "fer_ros.bag.cli", *args], env=child_env(),
+    return subprocess.Popen([sys.executable, "-m", "fer_ros.cli.bag", *args], env=child_env(),
                             cwd=str(REPO_ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -149,6 +149,32 @@ def test_from_video_writes_a_standard_bag(tmp_path, video, storage, compressed, 
                      "-q"]) == 0
     stamps = [t for t, _ in read_bag(out2)[1]]
     assert len(stamps) == 4 and np.diff(stamps).tolist() == [round(1e9 / VIDEO_FPS)] * 3
+
+
+
+NO_ROS = """
+import sys
+for name in ("rclpy", "sensor_msgs", "std_msgs", "builtin_interfaces", "fer_msgs"):
+    sys.modules[name] = None  # importing any of them now fails
+from fer_ros.cli import bag
+from fer_ros.bag.reader import open_bag
+code = bag.main(["from-video", sys.argv[1], sys.argv[2], "--max-frames", "3", "-q"])
+with open_bag(sys.argv[2]) as reader:
+    print(code, [t.msgtype for t in reader.topics.values()], reader.message_count)
+"""
+
+
+def test_bags_are_made_and_read_without_ros(tmp_path, video):
+    """fer_ros.bag needs no ROS install: a laptop with pip alone makes a bag from a video."""
+    path, frames = video
+    out = tmp_path / "bag"
+    proc = subprocess.run([sys.executable, "-c", NO_ROS, str(path), str(out)], env=child_env(),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 ['sensor_msgs/msg/Image'] 3"
+    messages = read_bag(out)[1]
+    assert np.array_equal(np.frombuffer(bytes(deserialize_message(messages[2][1], Image).data),
+                                        np.uint8).reshape(48, 64, 3), frames[2])
 
 
 SUBSCRIBER = """

@@ -46,7 +46,7 @@ def test_play_clock_drives_a_use_sim_time_node(tmp_path, ros):
     ros.executor.add_node(sim)
     sim.create_subscription(String, "/chatter", lambda m: seen.append(
         (int(m.data), sim.get_clock().now().nanoseconds)), 10)
-    play = subprocess.Popen([sys.executable, "-m", "fer_ros.bag.cli", "play",
+    play = subprocess.Popen([sys.executable, "-m", "fer_ros.cli.bag", "play",
                              str(tmp_path / "talk"), "--clock", "20",
                              "--wait-for-subscribers", "60", "-q"],
                             env=child_env(), cwd=str(REPO_ROOT), stdout=subprocess.PIPE,

@@ -30,7 +30,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from conftest import REPO_ROOT, child_env  # noqa: E402
-from fer_ros.bag import cli  # noqa: E402
+from fer_ros.cli import bag as cli  # noqa: E402
 from fer_ros.bag.errors import BagError  # noqa: E402
 from fer_ros.bag.reader import BagReader  # noqa: E402
 from fer_ros.bag.typestore import typestore  # noqa: E402
@@ -317,7 +317,7 @@ def _limited_fer_bag(*args: str) -> subprocess.CompletedProcess[str]:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
-    return subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", *args], env=child_env(),
+    return subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", *args], env=child_env(),
                           cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120,
                           preexec_fn=limit)
 

@@ -31,7 +31,7 @@ mcap_ros2 = pytest.importorskip("mcap_ros2.decoder", reason="mcap-ros2-support i
 
 from mcap.reader import make_reader  # noqa: E402
 
-from fer_ros.bag import cli  # noqa: E402
+from fer_ros.cli import bag as cli  # noqa: E402
 from fer_ros.bag.typestore import typestore  # noqa: E402
 
 RMW_NAMES = {

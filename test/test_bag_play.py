@@ -59,7 +59,7 @@ def test_play_reliable_camera_bag_with_edited_metadata_and_unknown_types(tmp_pat
                  zlib.crc32(bytes(deserialize_message(d, Image).data))) for _, d in cam.messages]
     sink = python_child(RELIABLE_SINK, str(FRAMES), "90")
     assert sink.stdout.readline().strip() == "ready"
-    played = subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", "play", str(bag),
+    played = subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", "play", str(bag),
                              "--wait-for-subscribers", "60", "-q"], env=child_env(),
                             cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120)
     assert played.returncode == 0, played.stderr

@@ -20,8 +20,8 @@ from rosbags.rosbag2 import Reader  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from conftest import REPO_ROOT, child_env, stop_process  # noqa: E402
-from fer_ros.bag import recorder as recorder_module  # noqa: E402
-from fer_ros.bag.recorder import WriterThread  # noqa: E402
+from fer_ros.bag_transport import recorder as recorder_module  # noqa: E402
+from fer_ros.bag_transport.recorder import WriterThread  # noqa: E402
 
 LIMIT_BYTES = 3 * 1024 * 1024
 CAMERA = """
@@ -56,7 +56,7 @@ def test_record_on_a_full_disk_stops_in_one_line_and_leaves_a_readable_bag(tmp_p
     camera = python_child(CAMERA)
     assert camera.stdout.readline().strip() == "publishing"
     bag = tmp_path / "full"
-    rec = subprocess.Popen([sys.executable, "-m", "fer_ros.bag.cli", "record", str(bag),
+    rec = subprocess.Popen([sys.executable, "-m", "fer_ros.cli.bag", "record", str(bag),
                             "/camera/image_raw", "--storage", storage, "--duration", "600",
                             "--discovery-timeout", "60", "-q"],
                            env=child_env(), cwd=str(REPO_ROOT), stdout=subprocess.PIPE,
@@ -74,7 +74,7 @@ def test_record_on_a_full_disk_stops_in_one_line_and_leaves_a_readable_bag(tmp_p
     assert f"fer-bag info {bag}" in lines[0]
     assert sorted(p.name for p in bag.iterdir()) == sorted(
         ["metadata.yaml", f"full_0.{'mcap' if storage == 'mcap' else 'db3'}"])
-    info = subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", "info", str(bag)],
+    info = subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", "info", str(bag)],
                           env=child_env(), cwd=str(REPO_ROOT), capture_output=True, text=True,
                           timeout=60)
     assert info.returncode == 0, info.stderr

@@ -50,7 +50,7 @@ def test_demo_on_a_video_writes_video_results_and_summary(tmp_path):
 
 def test_demo_replays_a_rosbag(tmp_path):
     bag = tmp_path / "clip"
-    made = subprocess.run([sys.executable, "-m", "fer_ros.bag.cli", "from-video", str(VIDEO),
+    made = subprocess.run([sys.executable, "-m", "fer_ros.cli.bag", "from-video", str(VIDEO),
                            str(bag), "--max-frames", "20", "--fps", "5"],
                           env=child_env(), capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr

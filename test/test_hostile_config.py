@@ -140,7 +140,7 @@ def assert_one_line(output: str, expected: str) -> str:
 @pytest.fixture(scope="module")
 def small_bag(tmp_path_factory) -> Path:
     """A two-frame bag of real photos for ``fer-bag evaluate``."""
-    from fer_ros.bag import cli
+    from fer_ros.cli import bag as cli
 
     frames = tmp_path_factory.mktemp("frames")
     image = cv2.imread(str(SAMPLE)) if SAMPLE.is_file() else np.full((120, 160, 3), 90, np.uint8)
@@ -165,7 +165,7 @@ def test_a_hostile_model_is_one_line_and_exit_2_everywhere(case, tmp_path, small
     assert out == "" and err.count("\n") == 1, err
     assert err.startswith("fer-detect: error: ") and expected in err
 
-    from fer_ros.bag import cli as fer_bag
+    from fer_ros.cli import bag as fer_bag
 
     assert fer_bag.main(["evaluate", str(small_bag), "--out", str(tmp_path / "eval"), "-q",
                          "-p", f"classifier_model:={model}", "-p", "detector:=yunet"]) == 2
@@ -235,7 +235,7 @@ def test_a_bad_params_file_is_one_line_and_exit_2(case, tmp_path, small_bag, cap
     path = _params_file(tmp_path, content)
     expected = expected.format(path=path)
     node_proc = start_node("--params-file", str(path))
-    from fer_ros.bag import cli as fer_bag
+    from fer_ros.cli import bag as fer_bag
 
     capsys.readouterr()
     assert fer_bag.main(["evaluate", str(small_bag), "--out", str(tmp_path / "eval"), "-q",
@@ -294,7 +294,7 @@ def test_a_misspelt_parameter_is_a_warning_naming_the_closest_real_names(tmp_pat
     assert capsys.readouterr().err.splitlines()[0] == (
         "fer-bag evaluate: warning: unknown parameter 'ssd_treshold' ignored (did you mean "
         "'ssd_threshold' or 'nms_threshold'?)")
-    from fer_ros.bag import cli as fer_bag
+    from fer_ros.cli import bag as fer_bag
 
     assert fer_bag.main(["evaluate", str(small_bag), "--out", str(tmp_path / "e"), "-q",
                          "-p", "detector"]) == 2

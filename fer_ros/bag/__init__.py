@@ -1,5 +1,6 @@
-"""``fer-bag``: rosbag2 bags for fer_ros without the rosbag2 C++ tools, on the pinned ``rosbags``
-(reading, QoS, metadata, typestore, CDR); each kept module says in one line what rosbags lacks.
+"""rosbag2 files without ROS (no rclpy): read, write, recover and reindex bags as each distro's
+rosbag2 lays them out, on the pinned ``rosbags`` (reading, QoS, metadata, typestore, CDR); each
+kept module says in one line what rosbags lacks. Topics are ``fer_ros.bag_transport``'s job.
 """
 
 # recording defaults, here so that the command line can show them before rosbags/mcap load

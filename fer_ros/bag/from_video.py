@@ -3,6 +3,7 @@
 fer_ros's own tool (rosbags writes what it is given; the frames and messages are made here):
 sensor_msgs/Image (bgr8 or another raw ``encoding``) or CompressedImage (JPEG), stamped evenly
 at ``fps`` from ``start_ns``, header stamp = bag stamp, as a camera recorded on the same host.
+Messages are serialised by rosbags' typestore, so a bag can be made without a ROS install.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-from rclpy.serialization import serialize_message
-from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+import numpy as np
 
 from ..core.errors import ImageError
-from ..core.image_codec import raw_encoding
-from ..node.conversions import bgr_to_image
+from ..core.image_codec import from_bgr, raw_encoding
 from ..node.frame_reader import FrameReader
-from .errors import BagError
 from ..progress import Progress
+from .errors import BagError
 from .metadata import SENSOR_DATA
+from .typestore import typestore
 from .writer import BagWriter
 
 COMPRESSED_FORMAT = "bgr8; jpeg compressed bgr8"  # what image_transport's compressed plugin sets
+RAW, COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
 
 
 @dataclass
@@ -38,16 +38,25 @@ class VideoBagInfo:
     start_ns: int
 
 
-def frame_message(bgr, header: Header, compressed: bool, jpeg_quality: int,
-                  encoding: str = "bgr8") -> Image | CompressedImage:
-    if not compressed:
-        return bgr_to_image(bgr, header, encoding)
-    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-    if not ok:
-        raise BagError("JPEG encoding failed")
-    msg = CompressedImage(header=header, format=COMPRESSED_FORMAT)
-    msg.data = jpeg.tobytes()
-    return msg
+def frame_cdr(bgr: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool,
+              jpeg_quality: int, encoding: str = "bgr8") -> bytes:
+    """One camera frame as a serialised sensor_msgs/Image (or CompressedImage, JPEG)."""
+    types = typestore().types
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    header = types["std_msgs/msg/Header"](types["builtin_interfaces/msg/Time"](sec, nanosec),
+                                          frame_id)
+    if compressed:
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        if not ok:
+            raise BagError("JPEG encoding failed")
+        msg, msgtype = types["sensor_msgs/msg/CompressedImage"](header, COMPRESSED_FORMAT,
+                                                                jpeg.ravel()), COMPRESSED
+    else:
+        data, step = from_bgr(bgr, encoding)
+        msg, msgtype = types["sensor_msgs/msg/Image"](
+            header, int(bgr.shape[0]), int(bgr.shape[1]), encoding, 0, step,
+            np.frombuffer(data, np.uint8)), RAW
+    return bytes(typestore().serialize_cdr(msg, msgtype))
 
 
 def _frame_count(video: str) -> int:
@@ -82,7 +91,7 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
         raise BagError(f"{video} has no frame rate: pass --fps")
     topic = topic or ("/camera/image_raw/compressed" if compressed else "/camera/image_raw")
     topic = topic if topic.startswith("/") else "/" + topic
-    msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    msgtype = COMPRESSED if compressed else RAW
     start = time.time_ns() if start_ns is None else int(start_ns)
     total = _frame_count(video)
     if max_frames:
@@ -100,10 +109,8 @@ def video_to_bag(video: str, out: str | Path, topic: str | None = None, fps: flo
             if max_frames and count >= max_frames:
                 break
             stamp = start + round(count * 1e9 / rate)
-            header = Header(frame_id=frame_id)
-            header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            message = frame_message(bgr, header, compressed, jpeg_quality, encoding)
-            writer.write(topic_id, stamp, serialize_message(message))
+            writer.write(topic_id, stamp,
+                         frame_cdr(bgr, stamp, frame_id, compressed, jpeg_quality, encoding))
             count += 1
             bar.update(count)
         if count == 0:

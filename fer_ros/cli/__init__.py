@@ -1,1 +1,2 @@
-"""Command-line tools of fer_ros (ROS-free): ``fer-detect``."""
+"""The command-line tools: ``fer-detect``, ``fer-models``, ``fer-bag`` (its ROS commands load
+rclpy only when run)."""

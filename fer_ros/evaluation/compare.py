@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bag.errors import BagError
-from ..bag.evaluate import EvalOptions, EvalResult, run_evaluation
+from .evaluate import EvalOptions, EvalResult, run_evaluation
 from .report_html import esc, fmt, img, page, summary_rows
 from .stats import first_answers
 

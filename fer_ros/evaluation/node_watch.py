@@ -13,7 +13,7 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from .session import RosSession
+from ..bag_transport.session import RosSession
 
 COUNTERS = ("frames_received", "frames_processed", "frames_bad", "errors")
 

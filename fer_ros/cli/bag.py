@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..deps import missing_module_message
-from .errors import BagError
-from . import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from ..bag import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from ..bag.errors import BagError
 
 PROG = "fer-bag"
 
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_from_video(args: argparse.Namespace) -> int:
-    from .from_video import video_to_bag
+    from ..bag.from_video import video_to_bag
 
     info = video_to_bag(args.video, args.out_bag, topic=args.topic, fps=args.fps,
                         compressed=args.compressed, storage=args.storage, frame_id=args.frame_id,
@@ -179,9 +179,9 @@ def _notes(reader) -> None:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from .reader import open_bag
-    from .player import BagPlayer
-    from ..evaluation.session import RosSession
+    from ..bag.reader import open_bag
+    from ..bag_transport.player import BagPlayer
+    from ..bag_transport.session import RosSession
 
     with open_bag(args.bag) as reader:
         _notes(reader)
@@ -204,7 +204,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .recorder import record
+    from ..bag_transport.recorder import record
 
     counts = record(args.out_bag, args.topics, storage=args.storage, duration=args.duration,
                     discovery_timeout=args.discovery_timeout, progress=not args.quiet,
@@ -217,7 +217,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import EvalOptions, evaluate
+    from ..evaluation.evaluate import EvalOptions, evaluate
     from ..evaluation.stats import format_table
 
     out = args.out or Path("out") / time.strftime("evaluate-%Y%m%d-%H%M%S")
@@ -244,7 +244,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, opts, out: Path) -> int:
     from ..evaluation.compare import compare, format_compare
-    from .errors import BagRunError
+    from ..bag.errors import BagRunError
 
     doc = compare(opts, *args.compare)
     print(json.dumps(doc) if args.json else format_compare(doc)
@@ -257,9 +257,9 @@ def _compare(args: argparse.Namespace, opts, out: Path) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .reader import open_bag
-    from .metadata import play_profile
-    from .typestore import msg_class
+    from ..bag.reader import open_bag
+    from ..bag_transport.qos import play_profile
+    from ..bag.typestore import msg_class
 
     with open_bag(args.bag) as reader:
         _notes(reader)
@@ -284,7 +284,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from .reindex import reindex
+    from ..bag.reindex import reindex
 
     for line in reindex(Path(args.bag), args.ros_distro):
         print(f"{args.bag}: {line}")

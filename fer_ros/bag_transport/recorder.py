@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from .errors import BagError, BagRunError
-from .metadata import from_rclpy
-from ..evaluation.session import RosSession
-from .typestore import ensure_type, msg_class, typestore
-from . import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
-from .writer import BagWriter
+from ..bag import DEFAULT_CACHE_BYTES, FLUSH_INTERVAL_S
+from ..bag.errors import BagError, BagRunError
+from ..bag.typestore import ensure_type, msg_class, typestore
+from ..bag.writer import BagWriter
+from .qos import from_rclpy
+from .session import RosSession
 
 # on_message(topic, receive time ns, cdr bytes), called once the message is queued for writing
 OnMessage = Callable[[str, int, bytes], None]

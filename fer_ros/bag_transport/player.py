@@ -17,11 +17,11 @@ from rclpy.duration import Duration
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ..progress import Progress
-from .errors import BagError
-from .metadata import play_profile
-from .reader import BagReader, Topic
-from ..evaluation.session import RosSession
-from .typestore import msg_class, register_embedded, typestore
+from ..bag.errors import BagError
+from ..bag.reader import BagReader, Topic
+from ..bag.typestore import msg_class, register_embedded, typestore
+from .qos import play_profile
+from .session import RosSession
 
 # transform(topic, index on its topic, cdr bytes) -> the bytes to publish
 Transform = Callable[[Topic, int, bytes], bytes]

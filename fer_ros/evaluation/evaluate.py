@@ -22,19 +22,19 @@ from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from ..evaluation.answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered,
+from .answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered,
                                   settle, write_frames_csv)
-from ..evaluation.node_params import check_node_params
-from ..evaluation.node_process import NodeProcess, start_node, wait_ready
-from ..evaluation.node_watch import NodeWatch
-from ..evaluation.refusals import count_reasons
-from ..evaluation.session import RosSession
-from ..evaluation.stats import Answer, load_labels, summarize
-from .errors import BagError, BagRunError
-from .player import SUBSCRIBER_GRACE_S, BagPlayer
-from .reader import BagReader, Topic, open_bag
-from .recorder import BagRecorder, absolute
-from .typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
+from .node_params import check_node_params
+from .node_process import NodeProcess, start_node, wait_ready
+from .node_watch import NodeWatch
+from .refusals import count_reasons
+from .stats import Answer, load_labels, summarize
+from ..bag.errors import BagError, BagRunError
+from ..bag.reader import BagReader, Topic, open_bag
+from ..bag.typestore import EMOTION_ARRAY, IMAGE_TYPES, typestore
+from ..bag_transport.player import SUBSCRIBER_GRACE_S, BagPlayer
+from ..bag_transport.recorder import BagRecorder, absolute
+from ..bag_transport.session import RosSession
 
 LOCKSTEP_TIMEOUT_S = 10.0  # lockstep: give up on one frame's answer after this long
 STOP_AFTER_REFUSED = 5     # nothing answered and this many frames refused: stop playing
@@ -134,7 +134,7 @@ def run_evaluation(opts: EvalOptions) -> EvalResult:
     report = summarize(published, answers, expected, unanswered, counters)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if opts.plots:
-        from ..evaluation.report_html import write_report_html
+        from .report_html import write_report_html
 
         write_report_html(out, report, answers, rows, expected, title=f"fer-bag evaluate {opts.bag}")
     result = EvalResult(report, answers, expected, out)
