@@ -349,3 +349,20 @@ def test_balanced_run_ships_its_ferplus_head_and_a_six_class_variant(tmp_path):
     np.testing.assert_allclose(in7 / in7.sum(1, keepdims=True), p7, atol=1e-4)
     np.testing.assert_allclose(six.predict(faces).sum(1), 1.0, atol=1e-5)
     assert load_checkpoint(tmp_path / "six.pt")["meta"]["epoch"] == 1
+
+
+def test_offset_sweep_selects_on_the_runs_held_out_people_only():
+    """fer7 trained on three quarters of wild-dev tune: the sweep scores the other quarter."""
+    from training.finetune_wild import identity_split
+    from training.offset_sweep import tune_holdout
+
+    rng = np.random.default_rng(1)
+    tune = {"identity": np.array([f"p{i}" for i in rng.integers(0, 80, 500)]),
+            "targets": rng.integers(0, 7, 500)}
+    ckpt = load_checkpoint(REPO / "models" / "fer7.pt")
+    cfg = ckpt["meta"]["train_config"]
+    held = tune_holdout(ckpt, tune)
+    assert np.array_equal(held, identity_split(tune["identity"], tune["targets"],
+                                               cfg["wild_holdout"], cfg["seed"]))
+    assert 0 < held.sum() < 250
+    assert tune_holdout({"meta": {"train_config": {"wild_weight": 0.0}}}, tune).all()

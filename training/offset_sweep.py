@@ -1,0 +1,95 @@
+"""Per-class offsets on a checkpoint's log-probabilities: does any help video and photos together?
+
+    python -m training.offset_sweep models/fer7.pt [--classes neutral,surprise,disgust]
+                                                  [--grid=-1,-0.5,0,0.5,1]
+
+The rule for shipping an offset is that it improves video-dev and wild-dev together. This
+prints every combination of the grid for the named classes, scored on the selection sets
+(video-dev and wild-dev ``tune``: only the identities the checkpoint's run held out, when it
+trained on ``tune``) with wild-dev ``dev`` beside them for reporting. ``both`` marks offsets that
+raise accuracy on both selection sets without raising either calm false-alarm rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+
+import numpy as np
+
+from fer_ros.core.checkpoint import load_checkpoint
+from fer_ros.core.classifier import EmotionClassifier
+from fer_ros.params import load_defaults
+from training import video_eval, wild_crops
+from training.dataset import FER2013_LABELS
+from training.finetune_wild import identity_split
+from training.wild_eval import score
+
+
+def tune_holdout(ckpt: dict, tune: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows of ``tune`` the checkpoint's run never trained on (all when it trained on none)."""
+    cfg = ckpt.get("meta", {}).get("train_config", {})
+    if not cfg.get("wild_crops") or float(cfg.get("wild_weight", 0)) <= 0:
+        return np.ones(len(tune["targets"]), bool)
+    return identity_split(tune["identity"], tune["targets"], float(cfg["wild_holdout"]),
+                          int(cfg["seed"]))
+
+
+def log_probs(clf: EmotionClassifier, images: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(clf.predict(images), 1e-12, 1.0))
+
+
+def scores(logp: np.ndarray, truth: list[str], labels: list[str]) -> dict:
+    return score(truth, [labels[i] for i in logp.argmax(1)], labels)
+
+
+def fmt(r: dict) -> str:
+    return f"{100 * r['accuracy']:5.1f} {r['macro_f1']:.2f} {100 * r['calm_false_alarms']:4.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--classes", default="neutral,surprise,disgust")
+    ap.add_argument("--grid", default="-1,-0.5,0,0.5,1")
+    args = ap.parse_args(argv)
+    clf = EmotionClassifier(args.checkpoint, num_threads=None)
+    labels = list(clf.labels)
+    classes = [labels.index(c) for c in args.classes.split(",")]
+    grid = [float(v) for v in args.grid.split(",")]
+    if 0.0 not in grid:
+        ap.error("--grid must contain 0 (the checkpoint as it is)")
+    params = load_defaults()
+    faces = video_eval.default_faces()
+    video = log_probs(clf, faces.images)
+    tune = wild_crops.build("tune", params["detector"], params["crop_margin"])
+    held = tune_holdout(load_checkpoint(args.checkpoint), tune)
+    names = FER2013_LABELS
+    tune_lp = log_probs(clf, tune["images"][held])
+    tune_truth = [names[t] for t in tune["targets"][held]]
+    dev = wild_crops.build("dev", params["detector"], params["crop_margin"])
+    dev_lp, dev_truth = log_probs(clf, dev["images"]), [names[t] for t in dev["targets"]]
+    print(f"{args.checkpoint}: tune {int(held.sum())} held-out photos; columns accuracy %, "
+          f"macro-F1, calm false alarms %\n{'offsets':27} | video-dev       | tune (select)"
+          f"   | dev (report)")
+    rows = []
+    for values in itertools.product(grid, repeat=len(classes)):
+        off = np.zeros(len(labels))
+        off[classes] = values
+        v = video_eval.score_probs(np.exp(video + off), faces, labels)
+        t, d = scores(tune_lp + off, tune_truth, labels), scores(dev_lp + off, dev_truth, labels)
+        name = " ".join(f"{labels[c][:4]}{x:+.1f}" for c, x in zip(classes, values))
+        print(f"{name:27} | {fmt(v)} | {fmt(t)} | {fmt(d)}", flush=True)
+        rows.append((values, v, t, name))
+    base_v, base_t = next((v, t) for values, v, t, _ in rows if not any(values))
+    better = [name for _, v, t, name in rows
+              if v["accuracy"] > base_v["accuracy"] and t["accuracy"] > base_t["accuracy"]
+              and v["calm_false_alarms"] <= base_v["calm_false_alarms"]
+              and t["calm_false_alarms"] <= base_t["calm_false_alarms"]]
+    print("both: " + ("; ".join(better) if better else "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
