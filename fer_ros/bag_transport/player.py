@@ -1,7 +1,7 @@
 """``fer-bag play``: publish a bag's CDR bytes at their recorded timing, with no decode.
 
-Kept because rosbags reads bags but has no ROS side (no publishing, no /clock).
-Each topic plays with its recorded QoS adapted as ``ros2 bag play`` does (metadata.play_profile)
+rosbags reads bags but has no ROS side (no publishing, no /clock), so this is fer_ros's own.
+Each topic plays with its recorded QoS adapted as ``ros2 bag play`` does (qos.play_profile)
 or ``qos_override``; a topic whose type has no Python package is skipped with one warning, as
 ``ros2 bag play`` does; with ``clock_hz``, ``/clock`` follows the bag.
 """

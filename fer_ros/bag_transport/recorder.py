@@ -1,6 +1,6 @@
 """``fer-bag record``: live topics into a rosbag2 bag, as the CDR bytes that arrived.
 
-Kept because rosbags has no ROS side (no subscribing, no graph discovery).
+rosbags has no ROS side (no subscribing, no graph discovery), so this is fer_ros's own.
 Like ``ros2 bag record``: types from the graph (registered in the typestore, so definitions and
 hashes are real), ``raw=True`` subscriptions stamped with their receive time, the publishers'
 offered QoS kept. One writer thread takes a queue bounded to ``MAX_QUEUED_BYTES`` (past it,

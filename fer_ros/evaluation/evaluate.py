@@ -1,6 +1,6 @@
 """``fer-bag evaluate``: play a bag's images into the emotion node and measure the answers.
 
-fer_ros's own tool (built on player.py and recorder.py; nothing of it is in rosbags).
+fer_ros's own tool (on bag_transport's player and recorder; nothing of it is in rosbags).
 The node runs in a private namespace (or, with ``spawn=False``, a running node is used); once
 it is active and matched, the images play at their timing / ``rate`` (``lockstep``: each once
 the previous is answered or refused), each restamped with the time it is published (8 bytes of
