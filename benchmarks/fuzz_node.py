@@ -206,7 +206,7 @@ class Phase:
         from sensor_msgs.msg import CompressedImage, Image
 
         from fer_ros.core.image_codec import ENCODINGS
-        from fer_ros.node.frame_reader import letterbox
+        from fer_ros.core.frame_reader import letterbox
 
         self.transport, self.compressed = transport, transport == "compressed"
         self.topic = "/image_raw/compressed" if self.compressed else "/image_raw"
@@ -414,7 +414,7 @@ def in_process(messages: int, seed: int) -> dict[str, Any]:
 
     from fer_ros.core.errors import ImageError
     from fer_ros.node import conversions
-    from fer_ros.node.frame_reader import letterbox
+    from fer_ros.core.frame_reader import letterbox
 
     bgr = letterbox(cv2.imread(str(FACE)), 640, 480)
     kinds: dict[str, dict[str, float]] = {}

@@ -42,7 +42,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from fer_ros.node.conversions import bgr_to_image
-from fer_ros.node.frame_reader import letterbox
+from fer_ros.core.frame_reader import letterbox
 
 path, width, height, rate, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 rclpy.init(args=[])

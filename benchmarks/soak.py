@@ -77,7 +77,7 @@ def stop_node(node: "subprocess.Popen[str]", timeout: float = 15.0) -> str:
 
 def looped_frames(source: str, width: int, height: int) -> Iterator[Any]:
     """The input's frames letterboxed to width x height, forever."""
-    from fer_ros.node.frame_reader import FrameReader, letterbox
+    from fer_ros.core.frame_reader import FrameReader, letterbox
 
     reader = FrameReader(source)
     while True:

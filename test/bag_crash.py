@@ -31,7 +31,7 @@ video = sys.argv[5] if len(sys.argv) > 5 else ""
 frames = []
 if video:
     import cv2
-    from fer_ros.node.frame_reader import letterbox
+    from fer_ros.core.frame_reader import letterbox
     cap = cv2.VideoCapture(video)
     while len(frames) < 60:
         ok, frame = cap.read()

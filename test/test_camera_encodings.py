@@ -25,7 +25,7 @@ from conftest import SHARED_DIR, stop_process  # noqa: E402
 from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.core.image_codec import ENCODINGS  # noqa: E402
 from fer_ros.node.conversions import bgr_to_image, image_to_bgr  # noqa: E402
-from fer_ros.node.frame_reader import letterbox  # noqa: E402
+from fer_ros.core.frame_reader import letterbox  # noqa: E402
 from test_bag import classifier_args, fer_bag  # noqa: E402
 from test_diagnostics import DiagWatch, number, start_node  # noqa: E402
 from test_node_robustness import RELIABLE, Asker  # noqa: E402

@@ -276,7 +276,7 @@ def test_node_diagnostics_keys_levels_and_thresholds(ros):
     from std_msgs.msg import Header
 
     from fer_ros.node.conversions import bgr_to_image
-    from fer_ros.node.frame_reader import letterbox
+    from fer_ros.core.frame_reader import letterbox
 
     node = start_node("-p", "tracking:=false", "-p", "diagnostics_period_s:=1.0",
                       "-p", "diagnostics_warn_processing_ms:=60000.0",

@@ -19,7 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from conftest import REPO_ROOT, SHARED_DIR, child_env, stop_process  # noqa: E402
 from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.node.conversions import bgr_to_image  # noqa: E402
-from fer_ros.node.frame_reader import letterbox  # noqa: E402
+from fer_ros.core.frame_reader import letterbox  # noqa: E402
 
 SAMPLES = SHARED_DIR / "samples"
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")

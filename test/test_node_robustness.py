@@ -38,7 +38,7 @@ from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.core import image_codec  # noqa: E402
 from fer_ros.core.errors import ImageError  # noqa: E402
 from fer_ros.node import conversions  # noqa: E402
-from fer_ros.node.frame_reader import letterbox  # noqa: E402
+from fer_ros.core.frame_reader import letterbox  # noqa: E402
 from test_diagnostics import DiagWatch, number, start_node  # noqa: E402
 
 SAMPLES = SHARED_DIR / "samples"
@@ -519,7 +519,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from fer_ros.node.conversions import bgr_to_image
-from fer_ros.node.frame_reader import letterbox
+from fer_ros.core.frame_reader import letterbox
 
 path, base = sys.argv[1], int(sys.argv[2])
 msg = bgr_to_image(letterbox(cv2.imread(path), 640, 480), Header(frame_id="camera"))

@@ -31,7 +31,7 @@ def photo_frames(width: int = 640, height: int = 480):
     its answer)."""
     import cv2
 
-    from fer_ros.node.frame_reader import letterbox
+    from fer_ros.core.frame_reader import letterbox
 
     sharp = letterbox(cv2.imread(str(PHOTO)), width, height)
     return sharp, cv2.GaussianBlur(sharp, (0, 0), 8)

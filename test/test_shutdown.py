@@ -29,7 +29,7 @@ from std_msgs.msg import Header  # noqa: E402
 from conftest import SHARED_DIR, child_env  # noqa: E402
 from fer_msgs.msg import EmotionArray  # noqa: E402
 from fer_ros.node.conversions import bgr_to_image  # noqa: E402
-from fer_ros.node.frame_reader import letterbox  # noqa: E402
+from fer_ros.core.frame_reader import letterbox  # noqa: E402
 
 # A test run started with SIGINT ignored (a background job of a script) would hand that on to
 # the node, which rightly keeps ignoring it; the signals tested here need it handled.

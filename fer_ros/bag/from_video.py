@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import ImageError
 from ..core.image_codec import from_bgr, raw_encoding
-from ..node.frame_reader import FrameReader
+from ..core.frame_reader import FrameReader
 from ..progress import Progress
 from .errors import BagError
 from .metadata import SENSOR_DATA

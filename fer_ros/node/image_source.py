@@ -24,7 +24,7 @@ from fer_ros.core.errors import FerError
 from fer_ros.node.conversions import bgr_to_image
 from fer_ros.node import shutdown
 from fer_ros.node.process import rclpy_private
-from fer_ros.node.frame_reader import FrameReader, letterbox
+from fer_ros.core.frame_reader import FrameReader, letterbox
 
 RCLError = rclpy_private.rcl_error()
 

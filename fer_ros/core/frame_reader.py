@@ -8,7 +8,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from fer_ros.core.errors import ImageError
+from .errors import ImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
