@@ -188,3 +188,15 @@ def test_shipped_models_score_on_private_test(name, labels, fer2013, ferplus):
         pairs = [(p, merged.get(FERPLUS_LABELS[m], FERPLUS_LABELS[m]))
                  for p, m in zip(pred, major) if m >= 0]
         assert np.mean([p == t for p, t in pairs]) > ferplus
+
+
+def test_accuracy_by_confidence_counts_unanswered_items_as_uncovered():
+    from training.metrics import accuracy_by_confidence
+
+    correct = np.array([True, True, False, True, False, False])
+    confidence = np.array([0.95, 0.75, 0.72, 0.55, 0.4, np.nan])  # the last: nothing answered
+    rows = accuracy_by_confidence(correct, confidence, (0.0, 0.7, 0.9, 0.99))
+    assert rows[0] == (0.0, 5 / 6, 3 / 5)
+    assert rows[1] == (0.7, 0.5, 2 / 3)
+    assert rows[2] == (0.9, 1 / 6, 1.0)
+    assert rows[3][:2] == (0.99, 0.0) and np.isnan(rows[3][2])

@@ -12,7 +12,8 @@ from fer_ros.core.types import Box
 from training.augment import camera_degrade, speaking_mouths
 from training.config import TrainConfig
 from training.video_eval import (
-    VideoFaces, best_match, calm_false_alarm_rate, collect_faces, format_errors, score_probs,
+    VideoFaces, best_match, calm_false_alarm_rate, collect_faces, format_coverage, format_errors,
+    score_probs,
     video_dev_dir,
 )
 
@@ -61,6 +62,19 @@ def test_errors_list_wrong_answers_per_clip_most_frequent_first():
     text = format_errors(onehot(["surprise", "surprise", "neutral", "sad", "angry"]), faces, LABELS)
     assert text.splitlines() == ["    2  a: neutral -> surprise", "    1  b: happy -> sad",
                                  "    1  b: angry -> (no face)"]
+
+
+
+def test_coverage_leaves_out_unmatched_faces_and_counts_only_confident_answers():
+    truth = ["neutral", "neutral", "happy", "happy"]
+    faces = VideoFaces(np.zeros((4, 48, 48), np.uint8), np.array([True, True, True, False]),
+                       truth, ["a"] * 4)
+    probs = onehot(["neutral", "surprise", "happy", "happy"])
+    probs[2] = 0.1
+    probs[2, LABELS.index("happy")] = 0.4  # right, but too unsure to count at 0.5 and above
+    lines = format_coverage(probs, faces, LABELS).splitlines()
+    assert lines[0] == "  confidence >= 0.5:  50.0 % of faces answered,  50.0 % of them right"
+    assert lines[-1] == "  confidence >= 0.9:  50.0 % of faces answered,  50.0 % of them right"
 
 
 @pytest.mark.skipif(not (video_dev_dir() / "labels.csv").is_file(), reason="video-dev not present")

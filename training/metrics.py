@@ -1,4 +1,5 @@
-"""Classification metrics on numpy arrays: confusion, per-class P/R/F1, macro-F1, ECE."""
+"""Classification metrics on numpy arrays: confusion, per-class P/R/F1, macro-F1, ECE, accuracy
+by confidence."""
 
 from __future__ import annotations
 
@@ -38,6 +39,21 @@ def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
     return float(ece)
+
+
+def accuracy_by_confidence(correct: np.ndarray, confidence: np.ndarray,
+                           thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+                           ) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, accuracy) for each threshold: what a robot that acts only on
+    answers at least that confident gets. ``confidence`` is NaN where nothing was answered
+    (never covered); coverage is the share of all items answered at or above the threshold."""
+    correct, confidence = np.asarray(correct, bool), np.asarray(confidence, float)
+    rows = []
+    for tau in thresholds:
+        sel = np.nan_to_num(confidence, nan=-1.0) >= tau
+        rows.append((float(tau), float(sel.mean()) if len(sel) else 0.0,
+                     float(correct[sel].mean()) if sel.any() else float("nan")))
+    return rows
 
 
 def summarize(probs: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 
 from fer_ros.core.classifier import crop_faces
 from fer_ros.core.types import Box
-from training.metrics import expected_calibration_error
+from training.metrics import accuracy_by_confidence, expected_calibration_error
 from training.wild_eval import NO_FACE, calm_false_alarm_rate, map_label, score
 
 MIN_IOU = 0.3
@@ -171,6 +171,16 @@ def format_errors(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -
     return "\n".join(f"  {n:3d}  {v}: {t} -> {p}" for (v, t, p), n in wrong.most_common())
 
 
+def format_coverage(probs: np.ndarray, faces: VideoFaces, labels: Sequence[str]) -> str:
+    """Accuracy of the answers at or above each confidence, and the share of faces they cover
+    (a face the detector missed is never covered)."""
+    truth, pred = truth_and_predictions(probs, faces, list(labels))
+    confidence = np.where(faces.found, probs.max(1), np.nan)
+    rows = accuracy_by_confidence(np.array(truth) == np.array(pred), confidence)
+    return "\n".join(f"  confidence >= {tau:.1f}: {100 * cov:5.1f} % of faces answered, "
+                     f"{100 * acc:5.1f} % of them right" for tau, cov, acc in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
@@ -184,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--errors", action="store_true",
                     help="also list the wrong answers: count per clip, true -> predicted label")
+    ap.add_argument("--coverage", action="store_true",
+                    help="also print accuracy and coverage of the answers above confidence 0.5-0.9")
     args = ap.parse_args(argv)
     from fer_ros.core.factory import classifier_path
 
@@ -200,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             print(format_report(name, out[name]), flush=True)
         if args.errors and not args.json:
             print(format_errors(probs, faces, labels))
+        if args.coverage and not args.json:
+            print(format_coverage(probs, faces, labels))
     if args.json:
         print(json.dumps(out))
     return 0
