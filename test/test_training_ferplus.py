@@ -366,3 +366,13 @@ def test_offset_sweep_selects_on_the_runs_held_out_people_only():
                                                cfg["wild_holdout"], cfg["seed"]))
     assert 0 < held.sum() < 250
     assert tune_holdout({"meta": {"train_config": {"wild_weight": 0.0}}}, tune).all()
+
+
+def test_offset_sweep_reads_disgust_as_angry_for_a_six_class_model():
+    from training.offset_sweep import truth
+
+    crops = {"targets": np.array([0, 1, 3, 6])}  # angry, disgust, happy, neutral
+    six = ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+    assert truth(crops, None, six) == ["angry", "angry", "happy", "neutral"]
+    assert truth(crops, np.array([False, True, True, False]),
+                 six + ["disgust"]) == ["disgust", "happy"]

@@ -24,7 +24,7 @@ from fer_ros.params import load_defaults
 from training import video_eval, wild_crops
 from training.dataset import FER2013_LABELS
 from training.finetune_wild import identity_split
-from training.wild_eval import score
+from training.wild_eval import map_label, score
 
 
 def tune_holdout(ckpt: dict, tune: dict[str, np.ndarray]) -> np.ndarray:
@@ -34,6 +34,12 @@ def tune_holdout(ckpt: dict, tune: dict[str, np.ndarray]) -> np.ndarray:
         return np.ones(len(tune["targets"]), bool)
     return identity_split(tune["identity"], tune["targets"], float(cfg["wild_holdout"]),
                           int(cfg["seed"]))
+
+
+def truth(crops: dict[str, np.ndarray], rows: np.ndarray | None, labels: list[str]) -> list[str]:
+    """The crops' true labels in the model's classes (disgust is angry for a 6-class model)."""
+    targets = crops["targets"] if rows is None else crops["targets"][rows]
+    return [map_label(FER2013_LABELS[t], labels) for t in targets]
 
 
 def log_probs(clf: EmotionClassifier, images: np.ndarray) -> np.ndarray:
@@ -65,11 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     video = log_probs(clf, faces.images)
     tune = wild_crops.build("tune", params["detector"], params["crop_margin"])
     held = tune_holdout(load_checkpoint(args.checkpoint), tune)
-    names = FER2013_LABELS
-    tune_lp = log_probs(clf, tune["images"][held])
-    tune_truth = [names[t] for t in tune["targets"][held]]
+    tune_lp, tune_truth = log_probs(clf, tune["images"][held]), truth(tune, held, labels)
     dev = wild_crops.build("dev", params["detector"], params["crop_margin"])
-    dev_lp, dev_truth = log_probs(clf, dev["images"]), [names[t] for t in dev["targets"]]
+    dev_lp, dev_truth = log_probs(clf, dev["images"]), truth(dev, None, labels)
     print(f"{args.checkpoint}: tune {int(held.sum())} held-out photos; columns accuracy %, "
           f"macro-F1, calm false alarms %\n{'offsets':27} | video-dev       | tune (select)"
           f"   | dev (report)")

@@ -41,7 +41,8 @@ class VideoBagInfo:
 def frame_cdr(bgr: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool,
               jpeg_quality: int, encoding: str = "bgr8") -> bytes:
     """One camera frame as a serialised sensor_msgs/Image (or CompressedImage, JPEG)."""
-    types = typestore().types
+    store = typestore()
+    types = store.types
     sec, nanosec = divmod(stamp_ns, 1_000_000_000)
     header = types["std_msgs/msg/Header"](types["builtin_interfaces/msg/Time"](sec, nanosec),
                                           frame_id)
@@ -56,7 +57,7 @@ def frame_cdr(bgr: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool,
         msg, msgtype = types["sensor_msgs/msg/Image"](
             header, int(bgr.shape[0]), int(bgr.shape[1]), encoding, 0, step,
             np.frombuffer(data, np.uint8)), RAW
-    return bytes(typestore().serialize_cdr(msg, msgtype))
+    return bytes(store.serialize_cdr(msg, msgtype))
 
 
 def _frame_count(video: str) -> int:

@@ -22,8 +22,8 @@ from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from .answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered,
-                                  settle, write_frames_csv)
+from .answers import (Restamper, decode_answers, header_stamp_ns, nothing_answered, settle,
+                      write_frames_csv)
 from .node_params import check_node_params
 from .node_process import NodeProcess, start_node, wait_ready
 from .node_watch import NodeWatch
