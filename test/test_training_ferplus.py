@@ -366,6 +366,15 @@ def test_offset_sweep_selects_on_the_runs_held_out_people_only():
                                                cfg["wild_holdout"], cfg["seed"]))
     assert 0 < held.sum() < 250
     assert tune_holdout({"meta": {"train_config": {"wild_weight": 0.0}}}, tune).all()
+    # finetune_wild's checkpoints: fer6 kept its held-out identities, fer7_photo trained on all
+    fer6 = load_checkpoint(REPO / "models" / "fer6.pt")
+    held_ids = fer6["meta"]["wild_tune_val_identities"]
+    tune["identity"] = tune["identity"].astype(object)
+    tune["identity"][:3] = held_ids[0]
+    assert np.array_equal(tune_holdout(fer6, tune), np.isin(tune["identity"], held_ids))
+    assert tune_holdout(fer6, tune)[:3].all()
+    with pytest.raises(ValueError, match="all of wild-dev tune"):
+        tune_holdout(load_checkpoint(REPO / "models" / "fer7_photo.pt"), tune)
 
 
 def test_offset_sweep_reads_disgust_as_angry_for_a_six_class_model():

@@ -28,8 +28,17 @@ from training.wild_eval import map_label, score
 
 
 def tune_holdout(ckpt: dict, tune: dict[str, np.ndarray]) -> np.ndarray:
-    """Rows of ``tune`` the checkpoint's run never trained on (all when it trained on none)."""
-    cfg = ckpt.get("meta", {}).get("train_config", {})
+    """Rows of ``tune`` the checkpoint's run never trained on: train.py's identity split, or
+    finetune_wild's recorded held-out identities; all when it trained on none of ``tune``.
+    ValueError for a fine-tune on all of ``tune`` (nothing held out to select on)."""
+    meta = ckpt.get("meta", {})
+    if "finetune" in meta:
+        held_ids = meta.get("wild_tune_val_identities")
+        if not held_ids:
+            raise ValueError("the checkpoint was fine-tuned on all of wild-dev tune: no held-out "
+                             "photos to select offsets on")
+        return np.isin(tune["identity"], held_ids)
+    cfg = meta.get("train_config", {})
     if not cfg.get("wild_crops") or float(cfg.get("wild_weight", 0)) <= 0:
         return np.ones(len(tune["targets"]), bool)
     return identity_split(tune["identity"], tune["targets"], float(cfg["wild_holdout"]),
@@ -70,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     faces = video_eval.default_faces()
     video = log_probs(clf, faces.images)
     tune = wild_crops.build("tune", params["detector"], params["crop_margin"])
-    held = tune_holdout(load_checkpoint(args.checkpoint), tune)
+    try:
+        held = tune_holdout(load_checkpoint(args.checkpoint), tune)
+    except ValueError as exc:
+        ap.error(str(exc))
     tune_lp, tune_truth = log_probs(clf, tune["images"][held]), truth(tune, held, labels)
     dev = wild_crops.build("dev", params["detector"], params["crop_margin"])
     dev_lp, dev_truth = log_probs(clf, dev["images"]), truth(dev, None, labels)
