@@ -3,6 +3,7 @@
     python benchmarks/bench_pipeline.py [--isa native|avx2|both] [--rounds N] [--repeats N]
                                         [--torch-threads N] [--cv-threads N]
                                         [--flip-tta | --no-flip-tta] [--bf16] [--detector ssd|yunet]
+                                        [--classifier-runtime auto|onnxruntime|torch]
 
 Prints the median over ``--repeats`` timed runs after warm-up runs: detector ms/frame (SSD and
 YuNet), classifier ms/face at batch 1 and 8, and whole-pipeline frames/s (detect + track +
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
                    help="override flip_tta from config/emotion.yaml")
     p.add_argument("--bf16", action="store_true", help="classifier in bfloat16 autocast")
+    p.add_argument("--classifier-runtime", choices=("auto", "onnxruntime", "torch"), default=None,
+                   help="override classifier_runtime from config/emotion.yaml")
     p.add_argument("--detector", choices=("ssd", "yunet"), default=None,
                    help="detector of the whole-pipeline runs (default from the yaml)")
     p.add_argument("--checkpoint", default=None, help="classifier (default from the yaml)")
@@ -158,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["flip_tta"] = args.flip_tta
     if args.detector:
         overrides["detector"] = args.detector
+    if args.classifier_runtime:
+        overrides["classifier_runtime"] = args.classifier_runtime
     if args.checkpoint:
         overrides["classifier_model"] = args.checkpoint
     params = {**load_defaults(), **validate(overrides)}
@@ -172,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
           + ("  <-- machine busy: numbers are low" if load1 > 0.5 else ""))
     print(f"# OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), torch {torch.__version__} "
           f"({args.torch_threads} threads), flip_tta={params['flip_tta']}, bf16={args.bf16}, "
+          f"classifier_runtime {clf_runtime(params)}, "
           f"median of {args.repeats} after {args.warmup} warm-up runs")
 
     three = cv2.resize(load("dlib_2008_002506.jpg"), SIZE, interpolation=cv2.INTER_AREA)
@@ -179,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = time_pipelines(args, params, clf, one_face_frame(), three)
     print("SUMMARY " + json.dumps(summary))
     return 0
+
+
+def clf_runtime(params: dict) -> str:
+    """The runtime the pipeline's classifier gets, with the checkpoint's own flip TTA."""
+    clf = EmotionClassifier(classifier_path(params["classifier_model"]), flip_tta=params["flip_tta"],
+                            runtime=params["classifier_runtime"], bf16=params["classifier_bf16"])
+    return f"{clf.runtime} (flip TTA {'on' if clf.flip_tta else 'off'})"
 
 
 def time_parts(args: argparse.Namespace, params: dict, three: np.ndarray) -> EmotionClassifier:
@@ -193,7 +206,8 @@ def time_parts(args: argparse.Namespace, params: dict, three: np.ndarray) -> Emo
     pipeline = build_pipeline(params)  # before clf: its own classifier sets torch's threads
     clf = EmotionClassifier(classifier_path(params["classifier_model"]),
                             crop_margin=params["crop_margin"], flip_tta=params["flip_tta"],
-                            num_threads=args.torch_threads, bf16=args.bf16)
+                            num_threads=args.torch_threads, bf16=args.bf16,
+                            runtime=params["classifier_runtime"])
     faces = np.random.default_rng(0).integers(0, 256, (8, clf.input_size, clf.input_size),
                                                dtype=np.uint8)
     for batch in (1, 8):

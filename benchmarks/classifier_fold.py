@@ -70,14 +70,14 @@ def real_crops() -> np.ndarray:
 
 def bench_model(name: str, crops: np.ndarray, rounds: int, calls: int) -> dict:
     path = resolve_model(name)
-    clf = EmotionClassifier(path)  # num_threads=1: torch.set_num_threads(1)
+    clf = EmotionClassifier(path, runtime="torch")  # num_threads=1: torch.set_num_threads(1)
     ckpt = load_checkpoint(path)
     unfused = network_from_checkpoint(ckpt).to(memory_format=torch.channels_last).eval()
-    variants = {"fold": clf.model, "torchscript": torchscript_freeze(unfused, clf.input_size),
+    variants = {"fold": clf.network.model, "torchscript": torchscript_freeze(unfused, clf.input_size),
                 "unfused": unfused}
 
     def predict_with(model: torch.nn.Module, faces: np.ndarray) -> np.ndarray:
-        clf.model = model
+        clf.network.model = model
         return clf.predict(faces)
 
     reference = predict_with(unfused, crops)
@@ -96,7 +96,7 @@ def bench_model(name: str, crops: np.ndarray, rounds: int, calls: int) -> dict:
             wall, cpu = median_ms(lambda: predict_with(model, one), calls, warmup=0)
             walls[v].append(wall)
             cpus[v].append(cpu)
-    clf.model = variants["fold"]
+    clf.network.model = variants["fold"]
     ratio = statistics.median(t / f for t, f in zip(walls["torchscript"], walls["fold"]))
     cpu_ratio = statistics.median(t / f for t, f in zip(cpus["torchscript"], cpus["fold"]))
     return {"model": name, "faces": int(len(crops)), "max_abs_prob_diff_vs_unfused": diff,

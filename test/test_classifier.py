@@ -3,6 +3,7 @@ temperature, flip TTA, errors; the shipped fer7 model on a real smiling face."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -131,27 +132,64 @@ def test_no_faces_gives_empty_array(six_ckpt):
     assert clf.predict(np.zeros((0, 48, 48), np.uint8)).shape == (0, 6)
 
 
-def test_predict_matches_the_network_on_normalised_input(six_ckpt):
-    """The batch-norm-folded eager model gives the unfolded network's probabilities, any
-    batch size; it is plain eager PyTorch (no TorchScript) with no batch norm left."""
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_predict_matches_the_network_on_normalised_input(six_ckpt, runtime):
+    """Either runtime gives the unfolded network's probabilities, any batch size; torch runs
+    the batch-norm-folded eager model (no TorchScript, no batch norm left)."""
     from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
 
-    clf = EmotionClassifier(six_ckpt)
-    assert not isinstance(clf.model, torch.jit.ScriptModule)
-    kinds = {type(m) for m in clf.model.modules()}
-    assert torch.nn.Conv2d in kinds and not kinds & {torch.nn.BatchNorm2d, torch.nn.Dropout}
+    clf = EmotionClassifier(six_ckpt, runtime=runtime)
+    assert clf.runtime == runtime
+    if runtime == "torch":
+        assert not isinstance(clf.network.model, torch.jit.ScriptModule)
+        kinds = {type(m) for m in clf.network.model.modules()}
+        assert torch.nn.Conv2d in kinds and not kinds & {torch.nn.BatchNorm2d, torch.nn.Dropout}
     eager = network_from_checkpoint(load_checkpoint(six_ckpt))
-    for n in (1, 3):
+    for n in (1, 3, 4):
         faces = np.random.default_rng(n).integers(0, 256, (n, 48, 48), dtype=np.uint8)
         with torch.no_grad():
             expected = torch.softmax(eager(normalize(faces)), 1).numpy()
         np.testing.assert_allclose(clf.predict(faces), expected, atol=1e-5)
-    faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
-    with torch.no_grad():
-        logits = eager(normalize(faces))
-    np.testing.assert_allclose(clf.predict(faces), torch.softmax(logits, 1).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match=r"\(N, 48, 48\)"):
         clf.predict(np.zeros((2, 32, 32), np.uint8))
+
+
+def test_auto_runtime_takes_onnxruntime_on_the_cpu_in_float32(six_ckpt):
+    assert EmotionClassifier(six_ckpt).runtime == "auto -> onnxruntime"
+    assert (EmotionClassifier(six_ckpt, bf16=True).runtime
+            == "auto -> torch (classifier_bf16 runs in torch)")
+
+
+def test_runtime_errors_are_one_line(six_ckpt, monkeypatch):
+    with pytest.raises(ConfigError, match="unknown classifier_runtime 'tensorrt'"):
+        EmotionClassifier(six_ckpt, runtime="tensorrt")
+    with pytest.raises(ConfigError, match="for device cuda or classifier_bf16 use"):
+        EmotionClassifier(six_ckpt, runtime="onnxruntime", bf16=True)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as on a rosdep install: no onnx
+    with pytest.raises(ConfigError, match=r"onnx is not installed \(pip install 'onnx>="):
+        EmotionClassifier(six_ckpt, runtime="onnxruntime")
+    assert (EmotionClassifier(six_ckpt).runtime
+            == "auto -> torch (onnx is not installed)")
+
+
+def test_runtimes_agree_on_real_faces():
+    from fer_ros.core.detector import make_detector
+
+    try:
+        detector = make_detector("ssd")
+    except ModelError as exc:
+        pytest.skip(f"SSD weights unavailable: {exc}")
+    by_runtime = {r: EmotionClassifier(fer7_path(), runtime=r) for r in ("torch", "onnxruntime")}
+    for name in ("fer_justin.jpg", "dlib_2008_002506.jpg"):
+        image = sample(name)
+        boxes = [d.box for d in detector.detect(image)]
+        assert boxes, name
+        for tta in (False, True):
+            probs = []
+            for clf in by_runtime.values():
+                clf.flip_tta = tta  # a live parameter: no rebuild
+                probs.append(clf.classify(image, boxes))
+            np.testing.assert_allclose(probs[0], probs[1], atol=1e-5)
 
 
 def test_temperature_softens(tmp_path):
@@ -168,9 +206,12 @@ def test_flip_tta_averages_logits(six_ckpt):
     faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     plain = EmotionClassifier(six_ckpt)
     tta = EmotionClassifier(six_ckpt, flip_tta=True)
+    from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
+
+    eager = network_from_checkpoint(load_checkpoint(six_ckpt))
     with torch.no_grad():
         x = normalize(faces)
-        logits = (plain.model(x) + plain.model(torch.flip(x, dims=[3]))) / 2
+        logits = (eager(x) + eager(torch.flip(x, dims=[3]))) / 2
     np.testing.assert_allclose(tta.predict(faces), torch.softmax(logits, 1).numpy(), atol=1e-5)
     symmetric = np.concatenate([faces[:, :, :24], faces[:, :, :24][:, :, ::-1]], axis=2)
     np.testing.assert_allclose(tta.predict(symmetric), plain.predict(symmetric), atol=1e-5)
@@ -295,10 +336,10 @@ def test_every_shipped_model_folded_gives_the_unfolded_probabilities(model, real
     x = normalize_batch(real_face_crops, ckpt["normalization"])
     with torch.no_grad():
         logits = eager(x)
-        if ckpt.get("flip_tta"):  # fer7_fer2013 is made for flip TTA
+        if ckpt.get("flip_tta"):  # fer7 and fer7_fer2013 are made for flip TTA
             logits = (logits + eager(torch.flip(x, dims=[3]))) / 2
         expected = torch.softmax(logits / ckpt["temperature"], dim=1).numpy()
-    assert clf.flip_tta == (model == "fer7_fer2013")
+    assert clf.flip_tta == (model in ("fer7", "fer7_fer2013"))
     assert len(real_face_crops) >= 3
     assert np.abs(clf.predict(real_face_crops) - expected).max() < 1e-4
     single = np.concatenate([clf.predict(c[None]) for c in real_face_crops])

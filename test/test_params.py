@@ -128,11 +128,13 @@ def test_choices_are_the_cores_own_lists():
     """params.py stays free of cv2/onnx imports, so it spells the choice lists out: they must
     be the lists the core's factories accept."""
     from fer_ros.core.detector import DETECTORS, SSD_PRECISIONS
+    from fer_ros.core.classifier_runtime import RUNTIMES as CLASSIFIER_RUNTIMES
     from fer_ros.core.ssd_runtime import RUNTIMES
 
     assert params.SPECS["detector"].choices == DETECTORS
     assert params.SPECS["ssd_runtime"].choices == RUNTIMES
     assert params.SPECS["ssd_precision"].choices == SSD_PRECISIONS
+    assert params.SPECS["classifier_runtime"].choices == CLASSIFIER_RUNTIMES
 
 
 def test_readme_parameter_table_is_the_generated_one():

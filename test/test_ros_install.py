@@ -71,6 +71,7 @@ def test_node_with_defaults_answers_and_logs_its_fallback(ros):
     log = out + err
     assert ("detector ssd (int8, ssd_runtime auto -> opencv (openvino is not installed; "
             "onnxruntime is not installed") in log, log
+    assert "classifier_runtime auto -> torch (onnxruntime is not installed)" in log, log
     assert node.returncode == 0 and "Traceback" not in log, log
 
 
@@ -82,7 +83,8 @@ def test_fer_detect_falls_back_and_says_so():
     assert "1 face: happy" in proc.stdout
     assert proc.stderr.strip().splitlines() == [
         "fer-detect: note: ssd_runtime auto -> opencv (openvino is not installed; onnxruntime "
-        "is not installed; the slowest of the three)"]
+        "is not installed; the slowest of the three)",
+        "fer-detect: note: classifier_runtime auto -> torch (onnxruntime is not installed)"]
 
 
 def test_fer_bag_says_what_to_install_in_one_line(tmp_path):

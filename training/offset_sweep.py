@@ -1,13 +1,15 @@
 """Per-class offsets on a checkpoint's log-probabilities: does any help video and photos together?
 
     python -m training.offset_sweep models/fer7.pt [--classes neutral,surprise,disgust]
-                                                  [--grid=-1,-0.5,0,0.5,1]
+                                                  [--grid=-1,-0.5,0,0.5,1] [--flip-tta on|off]
 
 The rule for shipping an offset is that it improves video-dev and wild-dev together. This
 prints every combination of the grid for the named classes, scored on the selection sets
 (video-dev and wild-dev ``tune``: only the identities the checkpoint's run held out, when it
 trained on ``tune``) with wild-dev ``dev`` beside them for reporting. ``both`` marks offsets that
 raise accuracy on both selection sets without raising either calm false-alarm rate.
+``--flip-tta`` scores the checkpoint with flip test-time augmentation on or off instead of
+its own setting; ``--grid=0`` with each answers the same question for flip TTA.
 """
 
 from __future__ import annotations
@@ -68,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--classes", default="neutral,surprise,disgust")
     ap.add_argument("--grid", default="-1,-0.5,0,0.5,1")
+    ap.add_argument("--flip-tta", choices=("on", "off"), default=None,
+                    help="flip test-time augmentation (default: the checkpoint's own)")
     args = ap.parse_args(argv)
     clf = EmotionClassifier(args.checkpoint, num_threads=None)
+    if args.flip_tta:
+        clf.flip_tta = args.flip_tta == "on"
     labels = list(clf.labels)
     classes = [labels.index(c) for c in args.classes.split(",")]
     grid = [float(v) for v in args.grid.split(",")]
@@ -86,14 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     tune_lp, tune_truth = log_probs(clf, tune["images"][held]), truth(tune, held, labels)
     dev = wild_crops.build("dev", params["detector"], params["crop_margin"])
     dev_lp, dev_truth = log_probs(clf, dev["images"]), truth(dev, None, labels)
-    print(f"{args.checkpoint}: tune {int(held.sum())} held-out photos; columns accuracy %, "
+    print(f"{args.checkpoint} (flip TTA {'on' if clf.flip_tta else 'off'}): tune "
+          f"{int(held.sum())} held-out photos; columns accuracy %, "
           f"macro-F1, calm false alarms %\n{'offsets':27} | video-dev       | tune (select)"
           f"   | dev (report)")
     rows = []
     for values in itertools.product(grid, repeat=len(classes)):
         off = np.zeros(len(labels))
         off[classes] = values
-        v = video_eval.score_probs(np.exp(video + off), faces, labels)
+        shifted = np.exp(video + off)  # probabilities again: rows sum to 1 (for ECE)
+        v = video_eval.score_probs(shifted / shifted.sum(1, keepdims=True), faces, labels)
         t, d = scores(tune_lp + off, tune_truth, labels), scores(dev_lp + off, dev_truth, labels)
         name = " ".join(f"{labels[c][:4]}{x:+.1f}" for c, x in zip(classes, values))
         print(f"{name:27} | {fmt(v)} | {fmt(t)} | {fmt(d)}", flush=True)

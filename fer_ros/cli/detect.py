@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         choice = getattr(getattr(pipeline.detector, "runtime", None), "choice", "")
         if choice.startswith("auto") and not choice.startswith("auto -> openvino"):
             print(f"fer-detect: note: ssd_runtime {choice}", file=sys.stderr)  # a fallback
+        choice = getattr(pipeline.classifier, "runtime", "")
+        if choice.startswith("auto") and choice != "auto -> onnxruntime":
+            print(f"fer-detect: note: classifier_runtime {choice}", file=sys.stderr)
         pipeline.warm_up()  # first frame not slow; refuses a model with non-finite outputs
         if args.annotate:
             args.annotate.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, network_from_checkpoint, normalize_batch, wants_flip_tta
+from .classifier_runtime import make_network_runtime
 from .network import flip_averaged, fold_batch_norm
 from ..params import or_default
 from .errors import ConfigError
@@ -85,14 +86,15 @@ class EmotionClassifier:
     """Classifies face crops with a self-describing checkpoint (labels, input size,
     normalisation and softmax temperature all come from the checkpoint).
 
-    ``device``, ``crop_margin``, ``flip_tta`` and ``bf16`` left out take the defaults of the
-    parameters ``device``, ``crop_margin``, ``flip_tta`` and ``classifier_bf16``.
-    Keyword-only extras: ``num_threads`` sets torch's intra-op threads for the whole process
-    (default 1: a batch of a few 48x48 faces gains little from more, and torch's OpenMP
-    threads stall badly when another process or OpenCV's pool holds the cores; None leaves
-    torch's setting alone, e.g. for bulk evaluation); ``bf16`` runs the network under bfloat16 autocast, as
-    training's validation does: faster on CPUs with native bf16 (AVX512-BF16/AMX), slower
-    elsewhere, with nearly the same predictions as fp32.
+    ``device``, ``crop_margin``, ``flip_tta``, ``bf16`` and ``runtime`` left out take the
+    defaults of the parameters ``device``, ``crop_margin``, ``flip_tta``, ``classifier_bf16``
+    and ``classifier_runtime`` (fer_ros.core.classifier_runtime: which runs the network).
+    Keyword-only extras: ``num_threads`` sets the runtime's threads (torch's intra-op threads
+    for the whole process; default 1: a batch of a few 48x48 faces gains little from more, and
+    OpenMP threads stall badly when another process or OpenCV's pool holds the cores; None
+    leaves the runtime's own choice, e.g. for bulk evaluation); ``bf16`` runs the network
+    under bfloat16 autocast in torch, as training's validation does: faster on CPUs with
+    native bf16 (AVX512-BF16/AMX), slower elsewhere, with nearly the same predictions as fp32.
     """
 
     def __init__(
@@ -104,11 +106,13 @@ class EmotionClassifier:
         *,
         num_threads: int | None = 1,
         bf16: bool | None = None,
+        runtime: str | None = None,
     ) -> None:
         device = or_default(device, "device")
         crop_margin = or_default(crop_margin, "crop_margin")
         flip_tta = or_default(flip_tta, "flip_tta")
         bf16 = or_default(bf16, "classifier_bf16")
+        runtime = or_default(runtime, "classifier_runtime")
         if not 0.0 <= crop_margin <= 1.0:
             raise ConfigError(f"crop_margin must be in [0, 1], got {crop_margin}")
         self.device = _device(device)
@@ -124,10 +128,17 @@ class EmotionClassifier:
         self.bf16 = bool(bf16)
         if num_threads is not None and num_threads > 0:
             torch.set_num_threads(int(num_threads))
-        # batch norm folded into the convolutions (eager PyTorch: nothing compiled or cached,
-        # so a rebuild frees the old model); channels_last: faster oneDNN convolutions on CPU
-        model = fold_batch_norm(network_from_checkpoint(ckpt)).to(self.device)
-        self.model = model.to(memory_format=torch.channels_last).eval()
+        # batch norm folded into the convolutions (nothing compiled or cached on disk, so a
+        # rebuild frees the old model)
+        self.network = make_network_runtime(
+            runtime, fold_batch_norm(network_from_checkpoint(ckpt)), device=self.device,
+            bf16=self.bf16, in_channels=int(ckpt["arch"].get("in_channels", 1)),
+            input_size=self.input_size, threads=num_threads)
+
+    @property
+    def runtime(self) -> str:
+        """Which runtime runs the network and, when ``auto`` chose it, why (for logs)."""
+        return self.network.choice
 
     def classify(self, bgr: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """Probabilities (N, C) float32 for the faces in ``boxes`` (one forward pass for all)."""
@@ -144,13 +155,8 @@ class EmotionClassifier:
             )
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        x = normalize_batch(faces, self.normalization).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.bf16):
-            if self.flip_tta:  # one forward pass for the faces and their mirror images
-                logits = flip_averaged(self.model, x)
-            else:
-                logits = self.model(x).float()
+        x = normalize_batch(faces, self.normalization)
+        # flip averaging: one pass for the faces and their mirror images
+        logits = flip_averaged(self.network, x) if self.flip_tta else self.network(x)
         probs = torch.softmax(logits / self.temperature, dim=1)
-        return probs.cpu().numpy().astype(np.float32, copy=False)
+        return probs.numpy().astype(np.float32, copy=False)

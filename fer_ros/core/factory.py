@@ -76,6 +76,7 @@ def build_classifier(params: Mapping[str, Any]) -> FaceClassifier:
         crop_margin=params["crop_margin"],
         flip_tta=params["flip_tta"],
         bf16=params["classifier_bf16"],
+        runtime=params["classifier_runtime"],
     )
 
 

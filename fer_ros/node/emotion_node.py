@@ -108,7 +108,9 @@ class EmotionNode(LifecycleNode):
             f"models loaded in {time.monotonic() - t0:.2f} s: detector "
             f"{detector_description(self.params, self.pipeline.detector)}, "
             f"classifier {self.params['classifier_model']} ({len(self.pipeline.labels)} classes: "
-            f"{', '.join(self.pipeline.labels)}), image conversion by {conversions.CONVERTER}")
+            f"{', '.join(self.pipeline.labels)}; classifier_runtime "
+            f"{getattr(self.pipeline.classifier, 'runtime', '?')}), "
+            f"image conversion by {conversions.CONVERTER}")
         self._state = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
