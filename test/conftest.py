@@ -151,6 +151,23 @@ class RosHarness:
             self.executor.spin_once(timeout_sec=min(0.05, max(0.0, deadline - time.monotonic())))
         return predicate()
 
+    def query(self, client: object, request: object, timeout: float = 30.0,
+              child: subprocess.Popen[str] | None = None, resend_after: float = 5.0) -> object:
+        """The response of a query service (one that may be asked twice, e.g. get_parameters).
+
+        Sent again when no answer comes within ``resend_after`` s: a request sent just as
+        discovery completes can lose its reply (the server's reply writer has not matched this
+        client yet, a known Fast DDS race), and waiting longer for it never helps.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            if self.spin_until(future.done, min(resend_after, deadline - time.monotonic()), child):
+                return future.result()
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                pytest.fail(f"no answer to {type(request).__name__} within {timeout} s")
+
     def wait_for_subscribers(self, publisher: object, count: int = 1, timeout: float = 15.0,
                              child: subprocess.Popen[str] | None = None) -> None:
         """Waits until `publisher` has matched at least `count` subscriptions (DDS discovery)."""

@@ -98,9 +98,8 @@ def set_params(ros, child, node_name: str, **params: Any) -> None:
         for name, value in params.items():
             pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
             request.parameters.append(Parameter(name=name, value=pv))
-        future = client.call_async(request)
-        assert ros.spin_until(future.done, 30, child), "set_parameters did not answer"
-        for name, result in zip(params, future.result().results):
+        answer = ros.query(client, request, 30, child)
+        for name, result in zip(params, answer.results):
             assert result.successful, f"{name} refused: {result.reason}"
     finally:
         ros.node.destroy_client(client)

@@ -205,9 +205,8 @@ def test_runtime_parameter_changes_are_validated(ros):
                 pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
             else:
                 pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-            fut = client.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=pv)]))
-            assert ros.spin_until(fut.done, 30, node)
-            return fut.result().results[0]
+            request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
+            return ros.query(client, request, 30, node).results[0]
 
         assert set_param("ssd_threshold", 0.7).successful
         refused = set_param("ssd_threshold", 7.0)
@@ -244,13 +243,7 @@ def test_lifecycle_services_configure_activate_deactivate(ros):
             return fut.result().success
 
         def state() -> str:
-            # the first request right after discovery went unanswered once in a full run (its
-            # response lost between DDS endpoints still matching): ask again, at most 3 times
-            for _ in range(3):
-                fut = get.call_async(GetState.Request())
-                if ros.spin_until(fut.done, 10, node):
-                    return fut.result().current_state.label
-            raise AssertionError("get_state never answered")
+            return ros.query(get, GetState.Request(), 30, node).current_state.label
 
         assert state() == "unconfigured"
         assert transition(Transition.TRANSITION_CONFIGURE) and state() == "inactive"

@@ -126,10 +126,8 @@ def test_ros2_param_set_hri_output_is_refused_without_hri_msgs(ros):
         client = ros.node.create_client(SetParameters, "/emotion_node/set_parameters")
         assert ros.spin_until(client.service_is_ready, 60, node)
         value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True)
-        future = client.call_async(SetParameters.Request(
-            parameters=[Parameter(name="hri_output", value=value)]))
-        assert ros.spin_until(future.done, 30, node)
-        result = future.result().results[0]
+        result = ros.query(client, SetParameters.Request(
+            parameters=[Parameter(name="hri_output", value=value)]), 30, node).results[0]
     finally:
         stop_process(node)
     assert not result.successful

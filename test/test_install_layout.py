@@ -151,9 +151,8 @@ def test_the_executable_ros2_run_picks_starts_the_node_and_logs_what_it_does(ros
             params = [Parameter(name=k, value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                                              string_value=v))
                       for k, v in values.items()]
-            fut = client.call_async(SetParameters.Request(parameters=params))
-            assert ros.spin_until(fut.done, 30, node)
-            assert all(r.successful for r in fut.result().results)
+            answer = ros.query(client, SetParameters.Request(parameters=params), 30, node)
+            assert all(r.successful for r in answer.results)
 
         set_params(detector="ssd", classifier_model="fer7")  # unchanged
         set_params(detector="yunet")

@@ -65,10 +65,9 @@ def test_the_running_node_declares_exactly_the_launch_parameters(ros):
     try:
         client = ros.node.create_client(ListParameters, "/emotion_node/list_parameters")
         assert ros.spin_until(client.service_is_ready, 60, node)
-        future = client.call_async(ListParameters.Request())
-        assert ros.spin_until(future.done, 30, node)
+        listed = ros.query(client, ListParameters.Request(), 30, node)
         builtin = {"use_sim_time", "start_type_description_service"}  # every rclpy node has them
-        names = set(future.result().result.names) - builtin
+        names = set(listed.result.names) - builtin
     finally:
         stop_process(node)
     launch_params = {name for name, *_ in load_launch_module().argument_specs()} - EXTRA_ARGS
@@ -152,9 +151,8 @@ def get_parameters(ros, node_name: str, names: list[str], child) -> dict:
 
     client = ros.node.create_client(GetParameters, f"/{node_name}/get_parameters")
     assert ros.spin_until(client.service_is_ready, 60, child)
-    future = client.call_async(GetParameters.Request(names=names))
-    assert ros.spin_until(future.done, 30, child)
-    return dict(zip(names, map(parameter_value_to_python, future.result().values)))
+    got = ros.query(client, GetParameters.Request(names=names), 30, child)
+    return dict(zip(names, map(parameter_value_to_python, got.values)))
 
 
 def test_a_parent_set_parameter_reaches_the_node_unless_an_argument_overrides_it(ros, tmp_path):
