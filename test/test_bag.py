@@ -159,6 +159,7 @@ for name in ("rclpy", "sensor_msgs", "std_msgs", "builtin_interfaces", "fer_msgs
 from fer_ros.cli import bag
 from fer_ros.bag.reader import open_bag
 code = bag.main(["from-video", sys.argv[1], sys.argv[2], "--max-frames", "3", "-q"])
+code += bag.main(["info", sys.argv[2]])
 with open_bag(sys.argv[2]) as reader:
     print(code, [t.msgtype for t in reader.topics.values()], reader.message_count)
 """
@@ -172,9 +173,38 @@ def test_bags_are_made_and_read_without_ros(tmp_path, video):
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "0 ['sensor_msgs/msg/Image'] 3"
+    # info: how the topic would play (camera data: best effort), and that play needs ROS
+    assert ("/camera/image_raw  sensor_msgs/msg/Image  3 messages  plays best_effort/volatile  "
+            "(type not installed: play skips it)") in proc.stdout, proc.stdout
     messages = read_bag(out)[1]
     assert np.array_equal(np.frombuffer(bytes(deserialize_message(messages[2][1], Image).data),
                                         np.uint8).reshape(48, 64, 3), frames[2])
+
+
+def test_play_qos_adapts_the_recorded_offers_as_ros2_bag_play():
+    """rosbag2's adapt_offer_to_recorded_offers, ROS-free, and the rclpy profile built from it."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    from fer_ros.bag.play_qos import play_policies
+    from fer_ros.bag_transport.qos import play_profile
+
+    def offer(reliability: int, durability: int) -> Qos:
+        zero = QosTime(0, 0)
+        return Qos(QosHistory(1), 5, QosReliability(reliability), QosDurability(durability), zero,
+                   zero, QosLiveliness(1), zero, False)
+
+    sensor, latched = offer(2, 2), offer(1, 1)
+    assert play_policies([sensor, sensor]) == ("best_effort", "volatile")
+    assert play_policies([latched]) == ("reliable", "transient_local")
+    assert play_policies([sensor, latched]) == ("reliable", "volatile")  # offers disagree
+    assert play_policies([offer(0, 0)]) == ("reliable", "volatile")  # system default
+    assert play_policies([latched], "best_effort") == ("best_effort", "transient_local")
+    with pytest.raises(ValueError, match="unknown reliability 'fast'"):
+        play_policies([sensor], "fast")
+    profile = play_profile([latched], "best_effort")
+    assert (profile.reliability, profile.durability, profile.depth) == (
+        ReliabilityPolicy.BEST_EFFORT, DurabilityPolicy.TRANSIENT_LOCAL, 10)
 
 
 SUBSCRIBER = """

@@ -258,7 +258,7 @@ def _compare(args: argparse.Namespace, opts, out: Path) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from ..bag.reader import open_bag
-    from ..bag_transport.qos import play_profile
+    from ..bag.play_qos import play_policies
     from ..bag.typestore import msg_class
 
     with open_bag(args.bag) as reader:
@@ -277,9 +277,9 @@ def cmd_info(args: argparse.Namespace) -> int:
                 note = ""
             except BagError:
                 note = "  (type not installed: play skips it)"
-            qos = play_profile(topic.qos)
+            reliability, durability = play_policies(topic.qos)
             print(f"  {topic.name}  {topic.msgtype}  {topic.count} messages  "
-                  f"plays {qos.reliability.name.lower()}/{qos.durability.name.lower()}{note}")
+                  f"plays {reliability}/{durability}{note}")
     return 0
 
 
