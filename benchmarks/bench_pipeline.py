@@ -177,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
           + ("  <-- machine busy: numbers are low" if load1 > 0.5 else ""))
     print(f"# OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), torch {torch.__version__} "
           f"({args.torch_threads} threads), flip_tta={params['flip_tta']}, bf16={args.bf16}, "
-          f"classifier_runtime {clf_runtime(params)}, "
           f"median of {args.repeats} after {args.warmup} warm-up runs")
 
     three = cv2.resize(load("dlib_2008_002506.jpg"), SIZE, interpolation=cv2.INTER_AREA)
@@ -185,13 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = time_pipelines(args, params, clf, one_face_frame(), three)
     print("SUMMARY " + json.dumps(summary))
     return 0
-
-
-def clf_runtime(params: dict) -> str:
-    """The runtime the pipeline's classifier gets, with the checkpoint's own flip TTA."""
-    clf = EmotionClassifier(classifier_path(params["classifier_model"]), flip_tta=params["flip_tta"],
-                            runtime=params["classifier_runtime"], bf16=params["classifier_bf16"])
-    return f"{clf.runtime} (flip TTA {'on' if clf.flip_tta else 'off'})"
 
 
 def time_parts(args: argparse.Namespace, params: dict, three: np.ndarray) -> EmotionClassifier:
@@ -204,6 +196,8 @@ def time_parts(args: argparse.Namespace, params: dict, three: np.ndarray) -> Emo
               f"{len(det.detect(three))} faces)")
 
     pipeline = build_pipeline(params)  # before clf: its own classifier sets torch's threads
+    print(f"# classifier_runtime {pipeline.classifier.runtime}, flip TTA "
+          f"{'on' if pipeline.classifier.flip_tta else 'off'} (the checkpoint's own included)")
     clf = EmotionClassifier(classifier_path(params["classifier_model"]),
                             crop_margin=params["crop_margin"], flip_tta=params["flip_tta"],
                             num_threads=args.torch_threads, bf16=args.bf16,

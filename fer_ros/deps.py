@@ -117,6 +117,15 @@ def load_optional(name: str) -> tuple[ModuleType | None, str]:
     return module, ""
 
 
+def require_optional(name: str, setting: str, instead: str) -> ModuleType:
+    """The optional package ``name`` that ``setting`` needs, or a one-line ConfigError: why it
+    cannot be used, how to install it, and ``instead`` (what to use otherwise)."""
+    module, why = load_optional(name)
+    if module is None:
+        raise ConfigError(f"{setting}: {name} {why} ({install_hint(BY_MODULE[name])}); {instead}")
+    return module
+
+
 def check_required() -> None:
     """Raise ConfigError (one line) when a required package is older than its minimum; the
     node and the CLIs call this at start. Each module is imported (they all are at start)."""

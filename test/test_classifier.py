@@ -203,11 +203,11 @@ def test_temperature_softens(tmp_path):
 
 
 def test_flip_tta_averages_logits(six_ckpt):
+    from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
+
     faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     plain = EmotionClassifier(six_ckpt)
     tta = EmotionClassifier(six_ckpt, flip_tta=True)
-    from fer_ros.core.checkpoint import load_checkpoint, network_from_checkpoint
-
     eager = network_from_checkpoint(load_checkpoint(six_ckpt))
     with torch.no_grad():
         x = normalize(faces)

@@ -78,8 +78,9 @@ class OnnxRuntimeNetwork:
 
     def __init__(self, model: nn.Module, in_channels: int, input_size: int,
                  threads: int | None = 1) -> None:
-        ort = _required("onnxruntime")
-        _required("onnx")  # the exporter writes the graph with it
+        needs = ("classifier_runtime 'onnxruntime'", "use classifier_runtime 'torch'")
+        ort = deps.require_optional("onnxruntime", *needs)
+        deps.require_optional("onnx", *needs)  # the exporter writes the graph with it
         try:
             graph = onnx_graph(model, in_channels, input_size)
         except Exception as exc:  # the exporter raises many types; say it in one line
@@ -101,16 +102,6 @@ class OnnxRuntimeNetwork:
         return torch.from_numpy(logits)
 
 
-def _required(module: str):
-    """The package ``module``, or a one-line ConfigError saying how to install it."""
-    mod, why = deps.load_optional(module)
-    if mod is None:
-        raise ConfigError(f"classifier_runtime 'onnxruntime': {module} {why} "
-                          f"({deps.install_hint(deps.BY_MODULE[module])}); "
-                          f"use classifier_runtime 'torch'")
-    return mod
-
-
 def choose_runtime(device: torch.device, bf16: bool) -> tuple[str, str]:
     """What ``auto`` picks: (runtime name, why)."""
     if device.type != "cpu":
@@ -118,8 +109,9 @@ def choose_runtime(device: torch.device, bf16: bool) -> tuple[str, str]:
     if bf16:
         return "torch", "classifier_bf16 runs in torch"
     for module in ("onnxruntime", "onnx"):
-        if deps.load_optional(module)[0] is None:
-            return "torch", f"{module} {deps.load_optional(module)[1]}"
+        installed, why = deps.load_optional(module)
+        if installed is None:
+            return "torch", f"{module} {why}"
     return "onnxruntime", ""
 
 

@@ -56,14 +56,9 @@ def _openvino_core(ov):
 def _required(module: str):
     """The runtime package ``module`` (also the runtime's name), or a one-line ConfigError
     saying how to install it and which runtimes to use instead."""
-    mod, why = deps.load_optional(module)
-    if mod is None:
-        others = [f"'{r}'" for r in RUNTIMES if r != module]
-        others = ", ".join(others[:-1]) + " or " + others[-1]
-        raise ConfigError(f"ssd_runtime '{module}': {module} {why} "
-                          f"({deps.install_hint(deps.BY_MODULE[module])}); "
-                          f"use ssd_runtime {others}")
-    return mod
+    others = [f"'{r}'" for r in RUNTIMES if r != module]
+    others = ", ".join(others[:-1]) + " or " + others[-1]
+    return deps.require_optional(module, f"ssd_runtime '{module}'", f"use ssd_runtime {others}")
 
 
 # oneDNN CPU ISA caps below AVX-512 BF16 (oneDNN's names for ONEDNN_MAX_CPU_ISA)
